@@ -1,0 +1,176 @@
+"""Find the handbook passages for a question: dense (Chroma), lexical (BM25) or both fused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ingest.chunking import Chunk
+from ingest.errors import HbragError
+from ingest.index import IndexStore
+from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
+
+RETRIEVERS = ("dense", "bm25", "hybrid")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved source: one chunk, or adjacent chunks of one section merged."""
+
+    rank: int
+    chunk: Chunk
+    score: float  # cosine similarity of the question to the passage (0..1 for these embeddings)
+    ids: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.chunk
+        return {
+            "rank": self.rank,
+            "id": c.id,
+            "score": round(self.score, 4),
+            "section_path": list(c.section_path),
+            "section": c.section,
+            "kind": c.kind,
+            "line_start": c.line_start,
+            "line_end": c.line_end,
+            "text": c.text,
+        }
+
+
+@dataclass(frozen=True)
+class RetrievalOptions:
+    k: int = 3
+    retriever: str = "hybrid"
+    depth: int = 30
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    mmr: bool = False
+    mmr_lambda: float = 0.7
+    merge_adjacent: bool = True
+    exclude_bank: bool = False  # leave out the question bank (the `heldout` eval)
+
+
+@dataclass
+class Retrieval:
+    hits: list[Hit]
+    best_score: float  # the best dense similarity over the whole index: the evidence strength
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Retriever:
+    """Holds what retrieval needs in memory (BM25 index, chunk vectors); the vectors live in Chroma."""
+
+    def __init__(self, store: IndexStore, embedder: Any) -> None:
+        self.store = store
+        self.embedder = embedder
+        pairs = store.all_chunks()
+        self.chunks = [c for c, _ in pairs]
+        self.bank = np.array([b for _, b in pairs], dtype=bool)
+        self.position = {c.id: i for i, c in enumerate(self.chunks)}
+        got = store.collection().get(ids=[c.id for c in self.chunks], include=["embeddings"])
+        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+        self.vectors = np.asarray([by_id[c.id] for c in self.chunks], dtype=np.float32)
+        self._bm25 = _build_bm25([c.embed_text for c in self.chunks])
+
+    def embed(self, question: str) -> np.ndarray:
+        return np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+
+    def dense_ranking(self, query: np.ndarray, depth: int, exclude_bank: bool) -> list[int]:
+        """Nearest chunks by cosine, from the Chroma collection (embedded or server)."""
+        where = {"bank": False} if exclude_bank else None
+        try:
+            got = self.store.collection().query(
+                query_embeddings=[query.tolist()], n_results=depth, where=where, include=["distances"]
+            )
+        except Exception as exc:
+            raise HbragError(f"the index at {self.store.location} did not answer: {exc}") from exc
+        return [self.position[i] for i in got["ids"][0] if i in self.position]
+
+    def bm25_ranking(self, question: str, depth: int, exclude_bank: bool) -> list[int]:
+        scores = _bm25_scores(self._bm25, question, len(self.chunks))
+        if exclude_bank:
+            scores = np.where(self.bank, -np.inf, scores)
+        order = np.argsort(-scores, kind="stable")
+        return [int(i) for i in order[:depth] if scores[i] > 0]
+
+    def search(self, question: str, options: RetrievalOptions) -> Retrieval:
+        if options.retriever not in RETRIEVERS:
+            raise HbragError(f"unknown retriever {options.retriever!r}: choose one of {', '.join(RETRIEVERS)}")
+        query = self.embed(question)
+        similarity = self.vectors @ query
+        allowed = ~self.bank if options.exclude_bank else np.ones(len(self.chunks), dtype=bool)
+        best = float(similarity[allowed].max()) if allowed.any() else 0.0
+        depth = max(options.depth, options.k)
+        rankings: list[list[int]] = []
+        weights: list[float] = []
+        if options.retriever in ("dense", "hybrid"):
+            rankings.append(self.dense_ranking(query, depth, options.exclude_bank))
+            weights.append(options.dense_weight)
+        if options.retriever in ("bm25", "hybrid"):
+            rankings.append(self.bm25_ranking(question, depth, options.exclude_bank))
+            weights.append(options.bm25_weight)
+        fused = [
+            i
+            for i, _ in reciprocal_rank_fusion(
+                rankings, weights, k=options.rrf_k, tie_break=dict(enumerate(similarity.tolist()))
+            )
+        ]
+        if options.mmr:
+            # Re-rank the fused candidates for diversity; keep a few spares for merging.
+            pool = fused[: max(options.k * 4, 10)]
+            fused = [pool[j] for j in mmr(query, self.vectors[pool], len(pool), options.mmr_lambda)]
+        hits = self._to_hits(fused, similarity, options)
+        return Retrieval(hits=hits, best_score=best)
+
+    def _to_hits(self, ranked: list[int], similarity: np.ndarray, options: RetrievalOptions) -> list[Hit]:
+        chunks = self.chunks
+
+        def neighbour(a: int, b: int) -> bool:
+            return b == a + 1 and chunks[a].section_path == chunks[b].section_path
+
+        groups = merge_adjacent(ranked, neighbour) if options.merge_adjacent else [[i] for i in ranked]
+        hits = []
+        for rank, group in enumerate(groups[: options.k], start=1):
+            members = [chunks[i] for i in group]
+            head = members[0]
+            chunk = (
+                head
+                if len(members) == 1
+                else Chunk(
+                    id=head.id,
+                    text="\n\n".join(m.text for m in members),
+                    section_path=head.section_path,
+                    kind=head.kind,
+                    line_start=head.line_start,
+                    line_end=members[-1].line_end,
+                    qid=head.qid,
+                )
+            )
+            score = float(max(similarity[i] for i in group))
+            hits.append(Hit(rank, chunk, score, tuple(m.id for m in members)))
+        return hits
+
+
+def _build_bm25(texts: list[str]) -> Any:
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    retriever.hbrag_stemmer = stemmer
+    return retriever
+
+
+def _bm25_scores(retriever: Any, question: str, n: int) -> np.ndarray:
+    import bm25s
+
+    words = bm25s.tokenize(
+        [question], stopwords="en", stemmer=retriever.hbrag_stemmer, return_ids=False, show_progress=False
+    )[0]
+    if not words:  # a question of stop words only
+        return np.zeros(n, dtype=np.float32)
+    return np.asarray(retriever.get_scores(words), dtype=np.float32)

@@ -1,0 +1,90 @@
+"""Create the heavy objects once, from the settings, and hand them around.
+
+Everything here is lazy: a command that only needs the index never loads the language model, and
+an unchanged index never loads the embedding model during ingest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from ingest.embeddings import Embedder, default_embedding_model_path, embedding_model_name
+from ingest.errors import HbragError
+from ingest.index import IndexStore
+from ingest.pipeline import IngestReport, ingest_handbook, read_handbook, sha256
+from rag.assistant import Assistant
+from rag.llm import LocalLLM
+from rag.retrieve import Retriever
+from rag.settings import Settings
+
+
+class Runtime:
+    """The process's embedder, index, retriever and model, each created on first use."""
+
+    def __init__(self, settings: Settings, notify: Callable[[str], None] = lambda _msg: None) -> None:
+        self.settings = settings
+        self.notify = notify
+
+    @cached_property
+    def embedding_path(self):
+        return self.settings.embedding_model or default_embedding_model_path()
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return Embedder(self.embedding_path)
+
+    @cached_property
+    def store(self) -> IndexStore:
+        s = self.settings
+        return IndexStore.open(s.index_dir, s.chroma_url or None)
+
+    def ingest(self, rebuild: bool = False, progress: bool = True) -> IngestReport:
+        return ingest_handbook(
+            self.settings.handbook,
+            self.store,
+            lambda: self.embedder,
+            embedding_model_name(self.embedding_path),
+            rebuild=rebuild,
+            progress=progress,
+        )
+
+    def ensure_index(self, progress: bool = True) -> None:
+        """Build the index when there is none (saying so); warn when the handbook changed since."""
+        manifest = self.store.manifest()
+        if manifest is None:
+            self.notify(f"No index at {self.store.location} yet: building it from {self.settings.handbook}.")
+            self.notify(self.ingest(progress=progress).summary())
+            return
+        if manifest.embedding_model != embedding_model_name(self.embedding_path):
+            raise HbragError(
+                f"the index was built with {manifest.embedding_model}, not the configured embedding model: "
+                "run `hbrag ingest`"
+            )
+        try:
+            if sha256(read_handbook(self.settings.handbook)) != manifest.handbook_sha256:
+                self.notify("The handbook changed since the index was built: run `hbrag ingest` to update it.")
+        except HbragError:
+            pass  # answering from the existing index needs no handbook
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        self.ensure_index()
+        return Retriever(self.store, self.embedder)
+
+    def make_llm(self) -> Any:
+        s = self.settings
+        if s.llm_url:
+            from rag.remote import RemoteLLM
+
+            return RemoteLLM(s.llm_url, s.llm_api_key, model_path=s.model)
+        return LocalLLM(s.model, n_ctx=s.n_ctx, threads=s.threads, seed=s.seed)
+
+    @cached_property
+    def llm(self) -> Any:
+        return self.make_llm()
+
+    @cached_property
+    def assistant(self) -> Assistant:
+        return Assistant(self.settings, self.retriever, lambda: self.llm)

@@ -1,0 +1,92 @@
+"""Shared fixtures: the real MiniLM, the real SmolLM2 GGUF and a real ChromaDB, each created once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+ROOT = Path(__file__).resolve().parents[1]
+HANDBOOK = ROOT / "data" / "handbook.md"
+HBRAG = [sys.executable, "-m", "ui.cli"]
+
+
+@pytest.fixture(scope="session")
+def handbook_text() -> str:
+    return HANDBOOK.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from ingest.embeddings import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def llm():
+    from rag.llm import LocalLLM
+
+    return LocalLLM(None, n_ctx=2048, threads=2)
+
+
+@pytest.fixture(scope="session")
+def built_index(tmp_path_factory, embedder) -> Path:
+    """An index of the real handbook, built once; tests that change an index copy it first."""
+    from ingest.embeddings import embedding_model_name
+    from ingest.index import IndexStore
+    from ingest.pipeline import ingest_handbook
+
+    index_dir = tmp_path_factory.mktemp("index")
+    store = IndexStore.open(index_dir)
+    ingest_handbook(HANDBOOK, store, lambda: embedder, embedding_model_name(embedder.path), progress=False)
+    return index_dir
+
+
+@pytest.fixture
+def index_copy(built_index, tmp_path) -> Path:
+    target = tmp_path / "index"
+    shutil.copytree(built_index, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def settings(built_index):
+    from rag.settings import Settings
+
+    return Settings.load(env={}, index_dir=built_index, handbook=HANDBOOK, threads=2)
+
+
+@pytest.fixture(scope="session")
+def runtime(settings, embedder, llm):
+    """A runtime whose heavy objects are the session's own (cached_property slots set up front)."""
+    from rag.runtime import Runtime
+
+    rt = Runtime(settings)
+    rt.embedder = embedder
+    rt.llm = llm
+    return rt
+
+
+@pytest.fixture(scope="session")
+def assistant(runtime):
+    return runtime.assistant
+
+
+@pytest.fixture
+def cli_env(built_index, tmp_path) -> dict[str, str]:
+    """Environment for `hbrag` subprocesses: the session's index, nothing from the user's home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HBRAG_")}
+    env.update(
+        HBRAG_INDEX_DIR=str(built_index),
+        HBRAG_HANDBOOK=str(HANDBOOK),
+        HBRAG_PROGRESS_DB=str(tmp_path / "progress.sqlite"),
+        HF_HUB_OFFLINE="1",
+        PYTHONPATH=str(ROOT),
+    )
+    return env

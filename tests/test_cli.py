@@ -1,0 +1,97 @@
+"""The `hbrag` command end to end, as a user runs it (a real subprocess, the real models)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.conftest import HANDBOOK, HBRAG
+
+
+def hbrag(args, env, stdin=None, timeout=300):
+    return subprocess.run(HBRAG + args, env=env, input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def test_ask_json_end_to_end(cli_env, handbook_text):
+    out = hbrag(["ask", "What is a p-value?", "--json", "--max-tokens", "60", "--temperature", "0"], cli_env)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["question"] == "What is a p-value?"
+    assert data["answer"].strip() and data["refused"] is False
+    assert set(data["timings"]) >= {"retrieve_ms", "ttft_ms", "total_ms", "tokens", "tokens_per_s"}
+    lines = handbook_text.splitlines()
+    assert data["sources"]
+    for source in data["sources"]:
+        cited = "\n".join(lines[source["line_start"] - 1 : source["line_end"]])
+        assert source["text"].splitlines()[0] in cited and source["text"].splitlines()[-1] in cited
+    assert any("p-value" in s["text"].lower() for s in data["sources"])
+
+
+def test_retrieve_batch_json(cli_env, tmp_path):
+    batch = tmp_path / "q.jsonl"
+    batch.write_text('{"q": "What is dropout?"}\nWhat is XGBoost?\n\n')
+    out = hbrag(["retrieve", "--batch", str(batch), "--json", "--k", "2"], cli_env)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["q"] for r in rows] == ["What is dropout?", "What is XGBoost?"]
+    assert all(len(r["hits"]) == 2 and r["hits"][0]["rank"] == 1 for r in rows)
+
+
+def test_ask_batch_json_keeps_order(cli_env, tmp_path):
+    batch = tmp_path / "q.txt"
+    batch.write_text("What is the capital of France?\nWhat is overfitting?\n")
+    out = hbrag(["ask", "--batch", str(batch), "--json", "--max-tokens", "24"], cli_env)
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["question"] for r in rows] == ["What is the capital of France?", "What is overfitting?"]
+    assert rows[0]["refused"] is True and rows[1]["answer"]
+
+
+def test_chat_keeps_answering(cli_env):
+    out = hbrag(["chat", "--max-tokens", "24"], cli_env, stdin="What is a GAN?\nWhat is BERT?\nexit\n")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("Sources:") == 2
+
+
+def test_ask_builds_a_missing_index(cli_env, tmp_path):
+    cli_env["HBRAG_INDEX_DIR"] = str(tmp_path / "fresh")
+    out = hbrag(["retrieve", "What is PCA?", "--k", "1"], cli_env)
+    assert out.returncode == 0, out.stderr
+    assert "No index" in out.stderr and "Dimensionality Reduction" in out.stdout
+
+
+def test_info_json(cli_env):
+    out = hbrag(["info", "--json"], cli_env)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["built"] and data["chunks"] > 100 and data["llm"].endswith(".gguf")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", "   "], "question is empty"),
+        (["ask", "x" * 5000], "limit is 2,000"),
+        (["ask", "What is PCA?", "--model", "/nonexistent/model.gguf"], "model file not found"),
+        (["ask", "What is PCA?", "--model", str(HANDBOOK)], "not a GGUF file"),
+        (["ingest", "--handbook", "/nonexistent/handbook.md"], "handbook not found"),
+        (["ask"], "no question given"),
+    ],
+)
+def test_error_paths(cli_env, args, message):
+    out = hbrag(args, cli_env)
+    assert out.returncode == 1
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_index_dir(cli_env, tmp_path):
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    cli_env["HBRAG_INDEX_DIR"] = str(corrupt)
+    out = hbrag(["retrieve", "What is PCA?"], cli_env)
+    assert out.returncode == 1 and "unreadable" in out.stderr and "Traceback" not in out.stderr
+    assert (corrupt / "chroma.sqlite3").read_bytes() == b"this is not a database" * 100

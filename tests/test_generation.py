@@ -1,0 +1,104 @@
+"""Prompt building, loop guarding and answering with the real SmolLM2 GGUF."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingest.errors import HbragError
+from rag.assistant import clean_question
+from rag.llm import guard_loops, is_looping, trim_loop
+from rag.prompt import (
+    NOT_COVERED,
+    Source,
+    build_messages,
+    cited_numbers,
+    fit_sources,
+    format_source,
+    is_refusal,
+)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def test_fit_sources_drops_the_lowest_ranked_first():
+    sources = [Source(f"S{i}", "word " * 40) for i in range(5)]
+    kept = fit_sources(sources, words, budget=140)  # 44 each
+    assert [s.section for s in kept] == ["S0", "S1", "S2"]
+
+
+def test_fit_sources_cuts_an_oversized_best_source():
+    kept = fit_sources([Source("Big", "\n".join(["line of text"] * 100))], words, budget=50)
+    assert len(kept) == 1 and words(format_source(1, kept[0])) <= 50
+
+
+def test_build_messages_numbers_sources_and_asks_for_citations():
+    messages = build_messages(" What is X? ", [Source("A > B", "alpha {not a variable}"), Source("C", "gamma")])
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "[1] A > B\nalpha {not a variable}" in messages[1]["content"]
+    assert "[2] C\ngamma" in messages[1]["content"]
+    assert messages[1]["content"].endswith("Question: What is X?")
+    assert "[1]" in messages[0]["content"] and NOT_COVERED in messages[0]["content"]
+
+
+def test_citations_and_refusals():
+    assert cited_numbers("See [2], and [1][2].") == [2, 1]
+    assert is_refusal(NOT_COVERED) and is_refusal("  the handbook does not cover this, sorry")
+    assert not is_refusal("Overfitting is when ... [1]")
+
+
+def test_loop_detection():
+    assert is_looping("A short answer.") == 0
+    looped = "Intro. " + "## Overfitting heading\n" * 3
+    assert is_looping(looped) == len("## Overfitting heading\n")
+    assert trim_loop(looped) == "Intro. ## Overfitting heading"
+    assert is_looping("| a | b |\n" * 3) == 0  # short periods (table rules) are not loops
+    pieces = ["Intro. "] + ["## Overfitting heading\n"] * 50
+    assert "".join(guard_loops(iter(pieces))) == "Intro. " + "## Overfitting heading\n" * 3
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [("", "empty"), ("   \n\t ", "empty"), ("\x00\x07", "empty"), ("x" * 100_000, "limit is 2,000")],
+)
+def test_bad_questions(question, message):
+    with pytest.raises(HbragError, match=message):
+        clean_question(question, 2000)
+
+
+def test_control_characters_are_removed():
+    assert clean_question("what\x00 is\x1b[31m dropout?\ufffd", 2000) == "what is [31m dropout?"
+
+
+def test_answer_with_the_real_model(assistant):
+    pieces: list[str] = []
+    answer = assistant.ask(
+        "What is the bias-variance tradeoff?",
+        on_delta=pieces.append,
+        generation={"temperature": 0.0, "max_tokens": 80},
+    )
+    assert answer.done and answer.text and not answer.declined
+    assert "".join(pieces).strip().startswith(answer.text[:20])
+    assert "Bias-Variance Tradeoff" in [h.chunk.section_path[-1] for h in answer.sources]
+    t = answer.timings
+    assert 0 < t["ttft_ms"] <= t["total_ms"] and t["tokens"] > 0 and t["prompt_tokens"] > 100
+
+
+def test_generation_is_deterministic_at_temperature_zero(assistant):
+    gen = {"temperature": 0.0, "max_tokens": 40}
+    first = assistant.ask("What is dropout?", generation=gen).text
+    assert assistant.ask("What is dropout?", generation=gen).text == first
+
+
+def test_out_of_scope_question_is_declined_without_the_model(runtime):
+    from rag.assistant import Assistant
+
+    calls = []
+    assistant = Assistant(runtime.settings, runtime.retriever, lambda: calls.append("llm") or runtime.llm)
+    answer = assistant.ask("What is the capital of France?")
+    assert answer.declined and answer.refused and answer.text.startswith(NOT_COVERED)
+    assert calls == [] and assistant.generations == 0
+    assert answer.sources  # the nearest sections are named
+    answered = assistant.ask("Explain the bias-variance tradeoff.", generation={"max_tokens": 16})
+    assert not answered.declined and assistant.generations == 1 and calls == ["llm"]

@@ -1,0 +1,304 @@
+"""The `hbrag` command line: thin commands that parse, call `ingest/` and `rag/`, and print.
+
+Heavy libraries are imported inside the commands that use them, so `hbrag --help` and `hbrag info`
+start fast. A user-facing problem is one line on stderr and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ingest.errors import HbragError
+from rag.settings import Settings
+
+
+def _settings(**flags: Any) -> Settings:
+    return Settings.load(**flags)
+
+
+def _notify(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def index_options(f: Callable) -> Callable:
+    """Where the handbook and its index live (shared by every command that reads them)."""
+    f = click.option("--chroma-url", help="Use a ChromaDB server, e.g. http://127.0.0.1:8000 [HBRAG_CHROMA_URL].")(f)
+    f = click.option("--index-dir", type=click.Path(path_type=Path), help="Index directory [HBRAG_INDEX_DIR].")(f)
+    f = click.option("--handbook", type=click.Path(path_type=Path), help="Handbook Markdown [HBRAG_HANDBOOK].")(f)
+    return f
+
+
+def model_options(f: Callable) -> Callable:
+    """The language model and how it generates."""
+    f = click.option("--threads", type=int, help="CPU threads for llama.cpp [HBRAG_THREADS].")(f)
+    f = click.option("--max-tokens", type=click.IntRange(1, 4096), help="Answer length limit [HBRAG_MAX_TOKENS].")(f)
+    f = click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature [HBRAG_TEMPERATURE].")(f)
+    f = click.option("--llm-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 [HBRAG_LLM_URL].")(f)
+    f = click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file [HBRAG_MODEL].")(f)
+    return f
+
+
+def retrieval_options(f: Callable) -> Callable:
+    f = click.option("--retriever", type=click.Choice(["dense", "bm25", "hybrid"]), help="[HBRAG_RETRIEVER]")(f)
+    f = click.option("--k", "k", type=click.IntRange(1, 50), help="Number of sources [HBRAG_K].")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="handbook-rag")
+def cli() -> None:
+    """handbook-rag: a local study assistant over the DS/ML/AI interview handbook."""
+
+
+@cli.command()
+@index_options
+@click.option("--rebuild", is_flag=True, help="Re-embed even when nothing changed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def ingest(rebuild: bool, as_json: bool, **flags: Any) -> None:
+    """Chunk and embed the handbook into the index (nothing is redone when nothing changed)."""
+    from rag.runtime import Runtime
+
+    runtime = Runtime(_settings(**flags), notify=_notify)
+    report = runtime.ingest(rebuild=rebuild, progress=not as_json)
+    if as_json:
+        click.echo(
+            json.dumps({"rebuilt": report.rebuilt, "seconds": round(report.seconds, 3), **report.manifest.__dict__})
+        )
+    else:
+        click.echo(report.summary())
+
+
+def _read_batch(path: Path) -> Iterator[str]:
+    """Questions from a file of JSON lines with a "q" key, or of plain lines."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HbragError(f"cannot read questions from {path}: {exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                yield str(json.loads(line)["q"])
+            except (ValueError, KeyError) as exc:
+                raise HbragError(f'{path}:{number}: expected a JSON object with a "q" key') from exc
+        else:
+            yield line.strip()
+
+
+@cli.command()
+@click.argument("question", required=False)
+@retrieval_options
+@index_options
+@click.option("--batch", type=click.Path(path_type=Path), help='A file of questions (JSON lines with "q", or lines).')
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def retrieve(question: str | None, batch: Path | None, as_json: bool, **flags: Any) -> None:
+    """Show the handbook passages that best match QUESTION."""
+    from rag.runtime import Runtime
+
+    questions = _questions(question, batch)
+    runtime = Runtime(_settings(**flags), notify=_notify)
+    assistant = runtime.assistant
+    for q in questions:
+        hits = assistant.retrieve(q).hits
+        if as_json:
+            click.echo(json.dumps({"q": q, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
+            continue
+        for h in hits:
+            c = h.chunk
+            click.echo(f"[{h.rank}] {h.score:.3f}  {c.section}  (lines {c.line_start}-{c.line_end}, {c.kind})")
+
+
+def _questions(question: str | None, batch: Path | None) -> list[str]:
+    if batch is not None and question is not None:
+        raise HbragError("give either a QUESTION or --batch FILE, not both")
+    if batch is not None:
+        return list(_read_batch(batch))
+    if question is None:
+        raise HbragError('no question given: hbrag ask "your question" (or --batch FILE)')
+    return [question]
+
+
+def _print_sources(answer: Any) -> None:
+    if not answer.sources:
+        return
+    click.echo("\nNearest sections:" if answer.declined else "\nSources:")
+    for n, h in enumerate(answer.sources, start=1):
+        c = h.chunk
+        click.echo(f"  [{n}] {c.section}  (handbook lines {c.line_start}-{c.line_end})")
+
+
+def _print_timings(answer: Any) -> None:
+    t = answer.timings
+    if answer.declined:
+        click.secho(f"(declined without calling the model; retrieval {t['retrieve_ms']:.0f} ms)", dim=True, err=True)
+        return
+    click.secho(
+        f"(retrieval {t['retrieve_ms']:.0f} ms, first token {t['ttft_ms']:.0f} ms, "
+        f"{t['tokens']} tokens at {t['tokens_per_s']:.1f}/s, prompt {t.get('prompt_tokens', 0)} tokens, "
+        f"total {t['total_ms'] / 1000:.1f} s)",
+        dim=True,
+        err=True,
+    )
+
+
+def _answer_and_print(assistant: Any, question: str, as_json: bool, generation: dict[str, Any]) -> Any:
+    def show(delta: str) -> None:
+        click.echo(delta, nl=False)
+        sys.stdout.flush()
+
+    answer = assistant.ask(question, on_delta=None if as_json else show, generation=generation)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
+        return answer
+    if answer.declined:
+        click.echo(answer.text)
+    click.echo()
+    _print_sources(answer)
+    _print_timings(answer)
+    return answer
+
+
+@cli.command()
+@click.argument("question", required=False)
+@retrieval_options
+@model_options
+@index_options
+@click.option("--batch", type=click.Path(path_type=Path), help='A file of questions (JSON lines with "q", or lines).')
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per answer.")
+def ask(
+    question: str | None,
+    batch: Path | None,
+    as_json: bool,
+    temperature: float | None,
+    max_tokens: int | None,
+    **flags: Any,
+) -> None:
+    """Answer QUESTION from the handbook, citing its sections."""
+    from rag.runtime import Runtime
+
+    questions = _questions(question, batch)
+    settings = _settings(temperature=temperature, max_tokens=max_tokens, **flags)
+    if batch is None:
+        from rag.assistant import clean_question
+
+        clean_question(questions[0], settings.max_question_chars)  # fail before loading anything
+    runtime = Runtime(settings, notify=_notify)
+    _check_model(runtime)
+    for q in questions:
+        try:
+            _answer_and_print(runtime.assistant, q, as_json, {})
+        except HbragError as exc:
+            if batch is None:
+                raise
+            # One bad line in a batch should not lose the others' answers.
+            click.echo(json.dumps({"question": q, "error": str(exc)}) if as_json else f"error: {exc}")
+
+
+def _check_model(runtime: Any) -> None:
+    """Validate the model path up front, so a typo fails before the index is opened."""
+    from rag.llm import check_gguf, default_model_path
+
+    s = runtime.settings
+    if not s.llm_url:
+        check_gguf(s.model) if s.model else default_model_path()
+
+
+@cli.command()
+@retrieval_options
+@model_options
+@index_options
+def chat(temperature: float | None, max_tokens: int | None, **flags: Any) -> None:
+    """Ask question after question with the model kept loaded (Ctrl-D or `exit` to leave)."""
+    from rag.runtime import Runtime
+
+    runtime = Runtime(_settings(temperature=temperature, max_tokens=max_tokens, **flags), notify=_notify)
+    _check_model(runtime)
+    assistant = runtime.assistant
+    click.echo("Ask about the handbook. Empty line, `exit` or Ctrl-D to leave.", err=True)
+    while True:
+        try:
+            question = input("\n> " if sys.stdin.isatty() else "")
+        except (EOFError, KeyboardInterrupt):
+            break
+        if question.strip().lower() in ("", "exit", "quit", "q"):
+            break
+        try:
+            _answer_and_print(assistant, question, False, {})
+        except HbragError as exc:
+            click.echo(f"error: {exc}", err=True)
+
+
+@cli.command()
+@index_options
+@click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file [HBRAG_MODEL].")
+@click.option("--json", "as_json", is_flag=True)
+def info(as_json: bool, **flags: Any) -> None:
+    """Where the index is, what it holds, and which models are configured."""
+    from ingest.embeddings import default_embedding_model_path
+    from ingest.index import IndexStore
+    from rag.llm import default_model_path
+
+    settings = _settings(**flags)
+    store = IndexStore.open(settings.index_dir, settings.chroma_url or None)
+    manifest = store.manifest()
+    try:
+        model = str(settings.model or default_model_path())
+    except HbragError as exc:
+        model = f"missing ({exc})"
+    data = {
+        "index": store.location,
+        "built": manifest is not None,
+        "chunks": manifest.chunks if manifest else 0,
+        "sections": manifest.sections if manifest else 0,
+        "handbook": str(settings.handbook),
+        "handbook_sha256": manifest.handbook_sha256 if manifest else None,
+        "embedding_model": manifest.embedding_model
+        if manifest
+        else str(settings.embedding_model or default_embedding_model_path()),
+        "created_at": manifest.created_at if manifest else None,
+        "llm": settings.llm_url or model,
+        "retriever": settings.retriever,
+        "k": settings.k,
+    }
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    width = max(map(len, data))
+    for key, value in data.items():
+        click.echo(f"{key:<{width}}  {value}")
+    if manifest is None:
+        click.echo("No index yet: run `hbrag ingest`.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning user-facing errors into one line and exit status 1."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        cli.main(args=argv, prog_name="hbrag", standalone_mode=False)
+    except HbragError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
