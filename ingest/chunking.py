@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ingest.markdown import Block, Section, parse_sections
 
 # Bump when the chunking changes, so existing indexes are rebuilt rather than silently mixed.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"
 # About 250 MiniLM word pieces: the embedding model truncates at 256, and the LLM reads every
 # character of a source at ~230 tokens/s, so a source should be a focused passage, not a chapter.
 MAX_CHARS = 1000

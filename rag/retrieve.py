@@ -129,7 +129,8 @@ class Retriever:
         chunks = self.chunks
 
         def neighbour(a: int, b: int) -> bool:
-            return b == a + 1 and chunks[a].section_path == chunks[b].section_path
+            # Q&A pairs stay apart: each answers its own question.
+            return b == a + 1 and chunks[a].section_path == chunks[b].section_path and chunks[a].kind != "qa"
 
         groups = merge_adjacent(ranked, neighbour) if options.merge_adjacent else [[i] for i in ranked]
         hits = []

@@ -277,6 +277,15 @@ def info(as_json: bool, **flags: Any) -> None:
         click.echo("No index yet: run `hbrag ingest`.")
 
 
+def _register_subcommands() -> None:
+    from eval.cli import eval_group
+
+    cli.add_command(eval_group)
+
+
+_register_subcommands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user-facing errors into one line and exit status 1."""
     import os

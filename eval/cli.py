@@ -1,0 +1,156 @@
+"""`hbrag eval retrieval` and `hbrag eval answers`: measure, write a run directory, check thresholds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ingest.errors import HbragError
+
+
+def _parse_fail_under(values: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for item in values:
+        metric, _, value = item.partition("=")
+        try:
+            out[metric.strip()] = float(value)
+        except ValueError:
+            raise HbragError(f"--fail-under takes METRIC=VALUE, not {item!r}") from None
+    return out
+
+
+def check_thresholds(summary_rows: dict[str, float], fail_under: dict[str, float]) -> list[str]:
+    """The failures, as sentences: a metric below its threshold, or a metric that does not exist."""
+    failures = []
+    for metric, minimum in fail_under.items():
+        if metric not in summary_rows:
+            failures.append(f"unknown metric {metric!r} (known: {', '.join(sorted(summary_rows))})")
+        elif not summary_rows[metric] >= minimum:
+            failures.append(f"{metric} = {summary_rows[metric]:.3f} is under {minimum}")
+    return failures
+
+
+def _runtime(flags: dict[str, Any]):
+    from rag.runtime import Runtime
+    from rag.settings import Settings
+
+    settings = Settings.load(**{k: v for k, v in flags.items() if v is not None})
+    return Runtime(settings, notify=lambda m: click.echo(m, err=True))
+
+
+def _dataset(runtime: Any, questions: Path | None, limit: int | None):
+    from eval.dataset import load_questions_file, question_bank
+    from ingest.pipeline import read_handbook
+
+    data = load_questions_file(questions) if questions else question_bank(read_handbook(runtime.settings.handbook))
+    if limit:
+        data.questions = data.questions[:limit]
+    if not data.questions:
+        raise HbragError("no questions to evaluate")
+    return data
+
+
+def _finish(
+    run_dir: Path, report: Path, flat: dict[str, float], fail_under: tuple[str, ...], as_json: bool, summary: dict
+) -> None:
+    if as_json:
+        click.echo(json.dumps({"run_dir": str(run_dir), "summary": summary}, default=str))
+    else:
+        click.echo(report.read_text(encoding="utf-8").split("## Plots")[0].rstrip())
+        click.echo(f"\nReport: {report}")
+    failures = check_thresholds(flat, _parse_fail_under(fail_under))
+    if failures:
+        raise HbragError("; ".join(failures))
+
+
+common = [
+    click.option("--limit", type=click.IntRange(1), help="Only the first N questions."),
+    click.option("--questions", type=click.Path(path_type=Path), help="JSON lines with q, optional gold, reference."),
+    click.option("--fail-under", multiple=True, help="METRIC=VALUE; exit 1 when the metric is lower (repeatable)."),
+    click.option("--name", default="", help="A name for the run directory."),
+    click.option("--runs-dir", type=click.Path(path_type=Path), help="Where run directories go (eval/runs)."),
+    click.option("--json", "as_json", is_flag=True),
+    click.option("--index-dir", type=click.Path(path_type=Path)),
+    click.option("--handbook", type=click.Path(path_type=Path)),
+]
+
+
+def with_common(f):
+    for option in reversed(common):
+        f = option(f)
+    return f
+
+
+@click.group("eval")
+def eval_group() -> None:
+    """Measure retrieval and answers against the handbook's question bank."""
+
+
+@eval_group.command("retrieval")
+@with_common
+@click.option("--sweep", is_flag=True, help="Compare retrievers, MMR and merging in one table.")
+@click.option("--retriever", type=click.Choice(["dense", "bm25", "hybrid"]))
+def retrieval_cmd(limit, questions, fail_under, name, runs_dir, as_json, sweep, **flags) -> None:
+    """Recall@1/3/5/10, MRR@10, nDCG@10 and latency, in the `full` and `heldout` settings."""
+    from eval.dataset import unanswerable
+    from eval.harness import SWEEP, evaluate_retrieval, refusal_rates
+    from eval.report import RUNS_DIR, new_run_dir, retrieval_report, write_rows
+
+    runtime = _runtime(flags)
+    assistant = runtime.assistant
+    data = _dataset(runtime, questions, limit)
+    default_name = f"default({assistant.settings.retriever})"
+    configs = {default_name: {}, **SWEEP} if sweep else {default_name: {}}
+    rows, summary = evaluate_retrieval(assistant, data, configs, progress=not as_json)
+    refusal = None if questions else refusal_rates(assistant, data, unanswerable())
+    run_dir = new_run_dir(name or ("retrieval-sweep" if sweep else "retrieval"), runs_dir or RUNS_DIR)
+    full = {"configs": summary, "refusal": refusal, "settings": _settings_dict(assistant.settings)}
+    write_rows(run_dir, rows, full)
+    report = retrieval_report(run_dir, rows, summary, refusal, data.name)
+    flat = {
+        f"{m}" if s == "heldout" else f"{s}:{m}": v for s, agg in summary[default_name].items() for m, v in agg.items()
+    }
+    flat.update({k: v for k, v in (refusal or {}).items()})
+    _finish(run_dir, report, flat, fail_under, as_json, full)
+
+
+@eval_group.command("answers")
+@with_common
+@click.option(
+    "--mode",
+    "modes",
+    multiple=True,
+    type=click.Choice(["closed-book", "rag", "oracle"]),
+    help="Modes to run (default: all three).",
+)
+@click.option("--max-tokens", type=int, help="Answer length limit.")
+@click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
+def answers_cmd(limit, questions, fail_under, name, runs_dir, as_json, modes, max_tokens, **flags) -> None:
+    """Answer each question closed-book, with RAG and with the gold sections, and score the answers."""
+    from eval.harness import MODES, evaluate_answers
+    from eval.report import RUNS_DIR, answers_report, new_run_dir, write_rows
+
+    runtime = _runtime(flags)
+    assistant = runtime.assistant
+    data = _dataset(runtime, questions, limit)
+    generation = {"max_tokens": max_tokens} if max_tokens else {}
+    rows, summary = evaluate_answers(
+        assistant, runtime.embedder, data, modes or MODES, progress=not as_json, generation=generation
+    )
+    run_dir = new_run_dir(name or "answers", runs_dir or RUNS_DIR)
+    full = {"modes": summary, "settings": _settings_dict(assistant.settings), "generation": generation}
+    write_rows(run_dir, rows, full)
+    report = answers_report(run_dir, rows, summary, data.name)
+    flat = {f"{mode}:{m}": v for mode, agg in summary.items() for m, v in agg.items()}
+    flat.update({m: v for m, v in summary.get("rag", {}).items()})
+    _finish(run_dir, report, flat, fail_under, as_json, full)
+
+
+def _settings_dict(settings: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    hidden = {"llm_api_key", "ui_password"}
+    return {k: str(v) for k, v in asdict(settings).items() if k not in hidden}

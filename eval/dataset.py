@@ -1,0 +1,86 @@
+"""The evaluation questions: the handbook's question bank with the reviewed gold sections, or a custom file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.errors import HbragError
+from ingest.questions import parse_question_bank
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+GOLD_FILE = DATA_DIR / "gold.json"
+UNANSWERABLE_FILE = DATA_DIR / "unanswerable.jsonl"
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    id: str
+    question: str
+    reference: str = ""
+    gold: tuple[str, ...] = ()  # teaching sections outside the question bank
+    own: str = ""  # the key of the question's own bank chunk ("qa:Q6", or a scenario's section)
+    answerable: bool = True
+
+    def gold_keys(self, setting: str) -> set[str]:
+        """Relevant keys: the teaching sections, plus (in the `full` setting) the question's own chunk."""
+        keys = set(self.gold)
+        if setting == "full" and self.own:
+            keys.add(self.own)
+        return keys
+
+
+@dataclass
+class Dataset:
+    questions: list[EvalQuestion]
+    name: str = "bank"
+    notes: list[str] = field(default_factory=list)
+
+
+def hit_key(section: str, qid: str) -> str:
+    """The key a retrieved chunk is judged by: its bank question for Q&A chunks, else its section."""
+    return f"qa:{qid}" if qid else section
+
+
+def load_gold(path: Path = GOLD_FILE) -> dict[str, list[str]]:
+    return json.loads(path.read_text(encoding="utf-8"))["gold"]
+
+
+def question_bank(handbook_text: str, gold_path: Path = GOLD_FILE) -> Dataset:
+    gold = load_gold(gold_path)
+    out = []
+    for q in parse_question_bank(handbook_text):
+        own = f"qa:{q.id}" if q.id.startswith("Q") else q.section
+        out.append(EvalQuestion(q.id, q.question, q.reference, tuple(gold.get(q.id, ())), own))
+    return Dataset(out, "bank")
+
+
+def load_questions_file(path: Path) -> Dataset:
+    """JSON lines with `q`, and optional `id`, `gold` (section paths), `reference`, `answerable`."""
+    out = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HbragError(f"cannot read questions from {path}: {exc}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            out.append(
+                EvalQuestion(
+                    id=str(row.get("id", f"L{number}")),
+                    question=str(row["q"]),
+                    reference=str(row.get("reference", "")),
+                    gold=tuple(row.get("gold", ())),
+                    answerable=bool(row.get("answerable", True)),
+                )
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HbragError(f'{path}:{number}: expected a JSON object with a "q" key') from exc
+    return Dataset(out, Path(path).stem)
+
+
+def unanswerable() -> Dataset:
+    return load_questions_file(UNANSWERABLE_FILE)

@@ -1,0 +1,113 @@
+"""Scoring functions of plain data: ranking metrics, answer overlap, groundedness, citations.
+
+Ranking metrics use binary relevance over a ranking of distinct keys (section paths): a second
+chunk of a section already ranked adds nothing. `tests/test_metrics.py` checks them against ranx.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from rag.prompt import cited_numbers
+
+
+def dedupe(ranked: Sequence[str]) -> list[str]:
+    """The ranking with repeated keys removed, first occurrence kept."""
+    return list(dict.fromkeys(ranked))
+
+
+def recall_at_k(ranked: Sequence[str], gold: set[str], k: int) -> float:
+    """Share of the gold keys found in the top k (0 when there is no gold)."""
+    if not gold:
+        return 0.0
+    return len(set(dedupe(ranked)[:k]) & gold) / len(gold)
+
+
+def mrr_at_k(ranked: Sequence[str], gold: set[str], k: int = 10) -> float:
+    """1 / rank of the first gold key in the top k, else 0."""
+    for rank, key in enumerate(dedupe(ranked)[:k], start=1):
+        if key in gold:
+            return 1.0 / rank
+    return 0.0
+
+
+def ndcg_at_k(ranked: Sequence[str], gold: set[str], k: int = 10) -> float:
+    """Binary-relevance nDCG: DCG of the ranking over the DCG of the ideal one."""
+    if not gold:
+        return 0.0
+    dcg = sum(1.0 / math.log2(rank + 1) for rank, key in enumerate(dedupe(ranked)[:k], start=1) if key in gold)
+    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(gold), k) + 1))
+    return dcg / ideal
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (linear interpolation, as numpy's default); 0 for no values."""
+    return float(np.percentile(np.asarray(values, dtype=float), p)) if len(values) else 0.0
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def tokens(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD-style bag-of-words F1 between an answer and the reference."""
+    pred, ref = tokens(prediction), tokens(reference)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F1 from the maintained `rouge-score` implementation (with stemming)."""
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(reference, prediction)["rougeL"].fmeasure
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_MARKUP = re.compile(r"[*`#>|]+|^\s*[-•]\s*|\[\d+\]")
+
+
+def sentences(text: str, min_chars: int = 12) -> list[str]:
+    """Split into sentences and list items, markup removed; fragments under `min_chars` are dropped."""
+    out = []
+    for part in _SENTENCE_END.split(text):
+        clean = " ".join(_MARKUP.sub(" ", part).split())
+        if len(clean) >= min_chars:
+            out.append(clean)
+    return out
+
+
+def groundedness(answer_vectors: np.ndarray, source_vectors: np.ndarray, threshold: float) -> float:
+    """Share of answer sentences whose best cosine to some source sentence reaches `threshold`.
+
+    Vectors are unit-normalised rows. No answer sentences: 1.0 (nothing unsupported was said).
+    """
+    if len(answer_vectors) == 0:
+        return 1.0
+    if len(source_vectors) == 0:
+        return 0.0
+    best = (np.asarray(answer_vectors) @ np.asarray(source_vectors).T).max(axis=1)
+    return float((best >= threshold).mean())
+
+
+def citation_validity(answer: str, n_sources: int) -> tuple[bool, bool]:
+    """(cites anything, every cited [n] is a source that was given)."""
+    cited = cited_numbers(answer)
+    return bool(cited), all(1 <= n <= n_sources for n in cited)
+
+
+def mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if len(values) else 0.0

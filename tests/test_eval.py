@@ -1,0 +1,99 @@
+"""The question bank, the gold mapping, and small end-to-end eval runs with the real models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from eval.dataset import hit_key, load_gold, question_bank, unanswerable
+from ingest.index import IndexStore
+from ingest.questions import parse_question_bank
+from tests.conftest import HBRAG
+
+
+def test_parser_finds_the_whole_bank(handbook_text):
+    bank = parse_question_bank(handbook_text)
+    assert [q.id for q in bank] == [f"Q{i}" for i in range(1, 51)] + [f"S{i}" for i in range(1, 11)]
+    assert all(q.question and q.reference.strip() for q in bank)
+    q6 = next(q for q in bank if q.id == "Q6")
+    assert q6.question == "Explain the bias-variance tradeoff." and "Variance" in q6.reference
+    assert not q6.reference.startswith(">")
+
+
+def test_every_gold_path_exists_in_the_index(built_index, handbook_text):
+    sections = {c.section for c, bank in IndexStore.open(built_index).all_chunks() if not bank}
+    gold = load_gold()
+    assert set(gold) == {q.id for q in question_bank(handbook_text).questions}
+    missing = {qid: p for qid, paths in gold.items() for p in paths if p not in sections}
+    assert not missing
+
+
+def test_own_chunk_keys_exist(built_index, handbook_text):
+    keys = {hit_key(c.section, c.qid) for c, _ in IndexStore.open(built_index).all_chunks()}
+    assert {q.own for q in question_bank(handbook_text).questions} <= keys
+
+
+def test_unanswerable_set():
+    data = unanswerable()
+    assert len(data.questions) >= 30 and not any(q.answerable for q in data.questions)
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    return tmp_path / "runs"
+
+
+def test_retrieval_eval_end_to_end(cli_env, runs_dir):
+    out = subprocess.run(
+        [*HBRAG, "eval", "retrieval", "--limit", "6", "--runs-dir", str(runs_dir), "--json"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    (run,) = runs_dir.iterdir()
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert {r["setting"] for r in rows} == {"full", "heldout"}
+    assert all(r["retrieved_ids"] for r in rows)
+    summary = json.loads((run / "summary.json").read_text())
+    (config,) = summary["configs"]
+    assert 0 <= summary["configs"][config]["heldout"]["recall@5"] <= 1
+    assert summary["refusal"]["unanswerable_questions"] >= 30
+    report = (run / "report.md").read_text()
+    for png in ("metrics_by_config.png", "recall_by_section.png", "latency.png"):
+        assert (run / png).stat().st_size > 1000 and f"({png})" in report
+
+
+def test_fail_under_exits_non_zero(cli_env, runs_dir):
+    out = subprocess.run(
+        [*HBRAG, "eval", "retrieval", "--limit", "3", "--runs-dir", str(runs_dir), "--fail-under", "recall@5=1.01"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 1 and "recall@5" in out.stderr and "under 1.01" in out.stderr
+
+
+def test_answer_eval_end_to_end(cli_env, runs_dir):
+    out = subprocess.run(
+        [*HBRAG, "eval", "answers", "--limit", "3", "--max-tokens", "48", "--runs-dir", str(runs_dir), "--json"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr
+    (run,) = runs_dir.iterdir()
+    rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 9 and {r["mode"] for r in rows} == {"closed-book", "rag", "oracle"}
+    for r in rows:
+        assert -1 <= r["semantic_similarity"] <= 1 and r["tokens"] > 0
+        assert (r["groundedness"] is None) == (r["mode"] == "closed-book")
+    assert all(r["retrieved_ids"] for r in rows if r["mode"] == "rag")
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary["modes"]) == {"closed-book", "rag", "oracle"}
+    assert (run / "metrics_by_mode.png").exists() and (run / "report.md").exists()
