@@ -13,6 +13,32 @@ from ingest.index import IndexStore
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
+# Words that shape a question but name no topic: as BM25 terms they only add noise.
+QUESTION_WORDS = (
+    "explain",
+    "describe",
+    "difference",
+    "differences",
+    "different",
+    "would",
+    "use",
+    "work",
+    "works",
+    "how",
+    "what",
+    "why",
+    "when",
+    "which",
+    "mean",
+    "means",
+    "simple",
+    "terms",
+    "vs",
+    "versus",
+    "between",
+    "design",
+    "system",
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +71,7 @@ class RetrievalOptions:
     retriever: str = "hybrid"
     depth: int = 30
     rrf_k: int = 60
-    dense_weight: float = 1.0
+    dense_weight: float = 1.5
     bm25_weight: float = 1.0
     mmr: bool = False
     mmr_lambda: float = 0.7
@@ -73,7 +99,9 @@ class Retriever:
         got = store.collection().get(ids=[c.id for c in self.chunks], include=["embeddings"])
         by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
         self.vectors = np.asarray([by_id[c.id] for c in self.chunks], dtype=np.float32)
-        self._bm25 = _build_bm25([c.embed_text for c in self.chunks])
+        # The heading path counts twice for BM25 (it is also inside embed_text): a passage's title names
+        # its topic better than any sentence in it.
+        self._bm25 = _build_bm25([f"{c.section}\n{c.embed_text}" for c in self.chunks])
 
     def embed(self, question: str) -> np.ndarray:
         return np.asarray(self.embedder.embed_query(question), dtype=np.float32)
@@ -155,13 +183,20 @@ class Retriever:
         return hits
 
 
+def _stopwords() -> list[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    return [*STOPWORDS_EN, *QUESTION_WORDS]
+
+
 def _build_bm25(texts: list[str]) -> Any:
     import bm25s
     import Stemmer
 
     stemmer = Stemmer.Stemmer("english")
     retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False), show_progress=False)
+    tokens = bm25s.tokenize(texts, stopwords=_stopwords(), stemmer=stemmer, show_progress=False)
+    retriever.index(tokens, show_progress=False)
     retriever.hbrag_stemmer = stemmer
     return retriever
 
@@ -170,7 +205,7 @@ def _bm25_scores(retriever: Any, question: str, n: int) -> np.ndarray:
     import bm25s
 
     words = bm25s.tokenize(
-        [question], stopwords="en", stemmer=retriever.hbrag_stemmer, return_ids=False, show_progress=False
+        [question], stopwords=_stopwords(), stemmer=retriever.hbrag_stemmer, return_ids=False, show_progress=False
     )[0]
     if not words:  # a question of stop words only
         return np.zeros(n, dtype=np.float32)

@@ -45,13 +45,13 @@ class Settings:
     k: int = 3
     retriever: str = "hybrid"  # dense | bm25 | hybrid
     rrf_k: int = 60
-    dense_weight: float = 1.0
+    dense_weight: float = 1.5
     bm25_weight: float = 1.0
     depth: int = 30  # candidates taken from each retriever before fusion
     mmr: bool = False
     mmr_lambda: float = 0.7
     merge_adjacent: bool = True
-    min_score: float = 0.35  # below this best dense similarity the assistant declines
+    min_score: float = 0.40  # below this best dense similarity the assistant declines (calibrated, eval/README.md)
     # Generation
     temperature: float = 0.2
     max_tokens: int = 320
