@@ -154,3 +154,24 @@ def _settings_dict(settings: Any) -> dict[str, Any]:
 
     hidden = {"llm_api_key", "ui_password"}
     return {k: str(v) for k, v in asdict(settings).items() if k not in hidden}
+
+
+@eval_group.command("calibrate")
+@click.option("--index-dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def calibrate_cmd(as_json: bool, **flags: Any) -> None:
+    """Show how groundedness thresholds separate supported from unsupported sentences."""
+    from eval.calibrate import groundedness_curve
+    from eval.dataset import question_bank
+    from eval.report import table
+    from ingest.pipeline import read_handbook
+
+    runtime = _runtime(flags)
+    data = question_bank(read_handbook(runtime.settings.handbook))
+    curve = groundedness_curve(
+        runtime.embedder, runtime.retriever.chunks, data, [round(0.3 + 0.05 * i, 2) for i in range(11)]
+    )
+    if as_json:
+        click.echo(json.dumps(curve))
+    else:
+        click.echo(table(list(curve[0]), [list(row.values()) for row in curve]))

@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from eval.harness import GROUNDED_THRESHOLD
+
 RUNS_DIR = Path(__file__).resolve().parent / "runs"
 
 
@@ -113,7 +115,7 @@ def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -
             "",
             answers_table(summary),
             "",
-            f"Groundedness threshold: cosine >= {rows[0].get('grounded_threshold', 0.6) if rows else 0.6} "
+            f"Groundedness threshold: cosine >= {GROUNDED_THRESHOLD} "
             "between an answer sentence and its best source sentence.",
             "",
             "## Plots",
