@@ -32,7 +32,7 @@ ingest: install
 # Starts the assistant on its embedded defaults (builds the index first when it is missing).
 run: install
 	$(HBRAG) ingest
-	$(HBRAG) chat
+	$(HBRAG) ui
 
 chat: install
 	$(HBRAG) chat

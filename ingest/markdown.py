@@ -86,3 +86,24 @@ def parse_sections(markdown: str) -> list[Section]:
         text = "\n".join(lines[start:end])
         current.blocks.append(Block(kind, start + 1, end, text))
     return sections
+
+
+@dataclass(frozen=True)
+class SectionSpan:
+    """A heading with everything under it (its subsections included), for reading the handbook."""
+
+    path: tuple[str, ...]
+    level: int
+    line_start: int
+    line_end: int
+
+
+def section_spans(markdown: str) -> list[SectionSpan]:
+    """Each section from its heading to just before the next heading of the same or a higher level."""
+    sections = parse_sections(markdown)
+    total = len(markdown.splitlines())
+    spans = []
+    for i, s in enumerate(sections):
+        end = next((n.line_start - 1 for n in sections[i + 1 :] if n.level <= s.level), total)
+        spans.append(SectionSpan(s.path, s.level, s.line_start, end))
+    return spans

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 
@@ -90,3 +91,20 @@ def cli_env(built_index, tmp_path) -> dict[str, str]:
         PYTHONPATH=str(ROOT),
     )
     return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served(runtime):
+    """The web app on a free loopback port, in this process, sharing the session's models."""
+    from ui.app import launch
+
+    port = free_port()
+    app = launch(runtime, port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()

@@ -277,6 +277,22 @@ def info(as_json: bool, **flags: Any) -> None:
         click.echo("No index yet: run `hbrag ingest`.")
 
 
+@cli.command()
+@click.option("--host", help="Interface to bind [HBRAG_UI_HOST, default 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port [HBRAG_UI_PORT, default 7860].")
+@retrieval_options
+@model_options
+@index_options
+def ui(host: str | None, port: int | None, temperature: float | None, max_tokens: int | None, **flags: Any) -> None:
+    """Serve the study chat in the browser (loopback only unless --host says otherwise)."""
+    from rag.runtime import Runtime
+    from ui.app import launch
+
+    runtime = Runtime(_settings(temperature=temperature, max_tokens=max_tokens, **flags), notify=_notify)
+    _check_model(runtime)
+    launch(runtime, host=host, port=port)
+
+
 def _register_subcommands() -> None:
     from eval.cli import eval_group
 

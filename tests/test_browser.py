@@ -1,0 +1,76 @@
+"""The web chat in a real browser: Debian's headless Chromium driven by Playwright (no browser download)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_ask_read_a_source_and_browse_the_handbook(browser, served):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served, wait_until="networkidle")
+    box = page.locator("#question textarea")
+    box.fill("What is the bias-variance tradeoff?")
+    started = time.perf_counter()
+    box.press("Enter")
+    bot = page.locator("#chat .message.bot, #chat [data-testid='bot']").last
+    bot.wait_for(timeout=120_000)
+    page.wait_for_function(
+        "() => { const m = document.querySelectorAll('#chat [data-testid=\"bot\"]');"
+        " return m.length && m[m.length-1].innerText.trim().length > 3 && m[m.length-1].innerText.trim() !== '…'; }",
+        timeout=120_000,
+    )
+    first_token_s = time.perf_counter() - started
+    page.locator("#timings").get_by_text("first token").wait_for(timeout=180_000)
+    answer = page.locator("#chat [data-testid='bot']").last.inner_text()
+    assert answer.strip() and "⚠️" not in answer
+
+    source = page.locator("#sources details").first
+    source.locator("summary").click()
+    assert source.get_attribute("open") is not None
+    assert "Section" in source.locator("summary").inner_text()
+    assert source.locator("pre.source-text").is_visible()
+    assert page.locator("#sources").get_by_text("Bias-Variance Tradeoff").first.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)
+
+    page.get_by_role("tab", name="Handbook").click()
+    page.locator("#section-select input").click()
+    page.locator("#section-select input").fill("Gradient Descent")
+    page.get_by_role("option", name="Gradient Descent").first.click()
+    page.locator("#section-view").get_by_text("Section 3 — Mathematics for ML > Gradient Descent").wait_for(
+        timeout=30_000
+    )
+    page.screenshot(path=str(ARTIFACTS / "handbook.png"), full_page=True)
+    (ARTIFACTS / "browser_timings.json").write_text(json.dumps({"enter_to_first_token_s": round(first_token_s, 2)}))
+    page.close()

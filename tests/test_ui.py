@@ -1,0 +1,86 @@
+"""The Gradio app served on a free loopback port, driven with gradio_client (real models, real index)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def client(served):
+    from gradio_client import Client
+
+    return Client(served, verbose=False)
+
+
+def msg(role, text):
+    return {"role": role, "content": [{"type": "text", "text": text}]}
+
+
+def user(text):
+    return [msg("user", text)]
+
+
+def test_question_streams_an_answer_with_sources(client):
+    job = client.submit(user("What is the bias-variance tradeoff?"), 3, "hybrid", 0.0, 64, api_name="/respond")
+    history, sources, timings = job.result()
+    outputs = job.outputs()
+    assert len(outputs) > 3  # streamed: many partial updates before the last one
+    answer = history[-1]
+    assert answer["role"] == "assistant"
+    text = "".join(part.get("text", "") for part in answer["content"])
+    assert text and not text.startswith("⚠️")
+    assert "Bias-Variance Tradeoff" in sources and "<details" in sources and "lines" in sources
+    assert "first token" in timings
+    partial_texts = ["".join(p.get("text", "") for p in out[0][-1]["content"]) for out in outputs]
+    assert any(0 < len(t) < len(text) for t in partial_texts)
+
+
+def test_two_clients_at_once_are_both_answered(served):
+    from gradio_client import Client
+
+    results = {}
+
+    def ask(name, question):
+        c = Client(served, verbose=False)
+        results[name] = c.predict(question, api_name="/ask")
+
+    threads = [threading.Thread(target=ask, args=(n, q)) for n, q in [("a", "What is dropout?"), ("b", "What is PCA?")]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert set(results) == {"a", "b"}
+    assert all(r["answer"] and r["sources"] for r in results.values())
+
+
+def test_declined_question_is_a_message_not_an_error(client):
+    history, sources, timings = client.predict(
+        user("How do I bake sourdough bread?"), 3, "hybrid", 0.2, 64, api_name="/respond"
+    )
+    text = "".join(p.get("text", "") for p in history[-1]["content"])
+    assert text.startswith("The handbook does not cover this.") and "nearest sections" in text.lower()
+    assert "Nearest sections" in sources and "Declined" in timings
+
+
+def test_follow_up_is_rewritten_before_retrieval(client):
+    history = [
+        msg("user", "What is overfitting?"),
+        msg("assistant", "Overfitting is ..."),
+        msg("user", "and how do I fix it?"),
+    ]
+    _, sources, _ = client.predict(history, 3, "hybrid", 0.0, 32, api_name="/respond")
+    assert "Searched for:** how do I fix overfitting?" in sources
+
+
+def test_handbook_browser_serves_sections_by_id(client):
+    from gradio_client.exceptions import AppError
+
+    text = client.predict(1, api_name="/section")
+    assert "What is Data Science?" in text and "handbook lines 140-" in text
+    for bad in (99999, "../../etc/passwd"):
+        with pytest.raises(AppError):  # only known section ids are served, never a path
+            client.predict(bad, api_name="/section")
