@@ -57,10 +57,11 @@ def index_copy(built_index, tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(built_index):
+def settings(built_index, tmp_path_factory):
     from rag.settings import Settings
 
-    return Settings.load(env={}, index_dir=built_index, handbook=HANDBOOK, threads=2)
+    progress = tmp_path_factory.mktemp("progress") / "progress.sqlite"
+    return Settings.load(env={}, index_dir=built_index, handbook=HANDBOOK, threads=2, progress_db=progress)
 
 
 @pytest.fixture(scope="session")

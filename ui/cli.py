@@ -293,6 +293,82 @@ def ui(host: str | None, port: int | None, temperature: float | None, max_tokens
     launch(runtime, host=host, port=port)
 
 
+def _study_session(flags: dict[str, Any]) -> Any:
+    from ingest.embeddings import Embedder
+    from ingest.pipeline import read_handbook
+    from study.session import StudySession
+
+    settings = _settings(**flags)
+    return StudySession(read_handbook(settings.handbook), settings.progress_db, Embedder(settings.embedding_model))
+
+
+@cli.command()
+@click.option("--topic", default="", help="Only cards whose section or question contains TEXT.")
+@click.option("--count", type=click.IntRange(1, 500), default=10, show_default=True)
+@click.option("--new-only", "mode", flag_value="new", help="Only cards never seen.")
+@click.option("--due-only", "mode", flag_value="due", help="Only cards due for review.")
+@click.option("--progress-db", type=click.Path(path_type=Path), help="Progress database [HBRAG_PROGRESS_DB].")
+@click.option("--handbook", type=click.Path(path_type=Path))
+def quiz(topic: str, count: int, mode: str | None, **flags: Any) -> None:
+    """Quiz yourself on the handbook's questions and glossary; answers are graded and scheduled (FSRS).
+
+    Type your answer and press Enter; an empty line or "I don't know" counts as a miss; `q` stops.
+    """
+    session = _study_session(flags)
+    cards = session.select(topic=topic, count=count, mode=mode or "mixed")
+    if not cards:
+        click.echo("No cards to study" + (" for that topic." if topic else " right now: nothing is due."))
+        return
+    done = 0
+    for number, card in enumerate(cards, start=1):
+        click.echo(f"\nCard {number}/{len(cards)} · {card.kind} · {card.section}")
+        click.echo(f"Q: {card.front}")
+        try:
+            answer = input("> " if sys.stdin.isatty() else "")
+        except EOFError:
+            break
+        if answer.strip().lower() in ("q", "quit", "exit"):
+            break
+        feedback = session.answer(card, answer)
+        done += 1
+        click.echo(feedback.text())
+    click.echo(f"\n{done} card(s) answered. `hbrag progress` shows your mastery per section.")
+
+
+@cli.command()
+@click.option("--plot", type=click.Path(path_type=Path), help="Write a bar chart PNG of mastery per section.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--progress-db", type=click.Path(path_type=Path), help="Progress database [HBRAG_PROGRESS_DB].")
+@click.option("--handbook", type=click.Path(path_type=Path))
+def progress(plot: Path | None, as_json: bool, **flags: Any) -> None:
+    """Mastery per handbook section, from your quiz answers."""
+    from datetime import UTC, datetime
+
+    from ingest.pipeline import read_handbook
+    from study.cards import build_deck
+    from study.progress import ProgressStore
+    from study.session import mastery
+
+    settings = _settings(**flags)
+    # Reading progress needs no embedding model: the deck and the store are enough.
+    rows = mastery(
+        build_deck(read_handbook(settings.handbook)), ProgressStore(settings.progress_db).all(), datetime.now(UTC)
+    )
+    if as_json:
+        click.echo(json.dumps(rows))
+    else:
+        width = max(len(r["section"]) for r in rows)
+        click.echo(f"{'section':<{width}}  cards  reviewed  due  mastery")
+        for r in rows:
+            click.echo(
+                f"{r['section']:<{width}}  {r['cards']:>5}  {r['reviewed']:>8}  {r['due']:>3}  {r['mastery']:>7.0%}"
+            )
+    if plot:
+        from study.plot import plot_mastery
+
+        click.echo(f"Chart: {plot_mastery(rows, plot)}", err=True)
+
+
 def _register_subcommands() -> None:
     from eval.cli import eval_group
 

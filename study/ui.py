@@ -1,0 +1,60 @@
+"""The web chat's Study tab: the same loop as `hbrag quiz`, card by card, with the progress table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ingest.pipeline import read_handbook
+from study.session import StudySession
+
+
+def progress_rows(session: StudySession) -> list[list[Any]]:
+    return [[r["section"], r["cards"], r["reviewed"], r["due"], f"{r['mastery']:.0%}"] for r in session.mastery()]
+
+
+def card_markdown(session: StudySession, card_id: str | None) -> str:
+    card = session.by_id.get(card_id or "")
+    if card is None:
+        return "_No card: press **Next card**._"
+    return f"**{card.kind.title()}** · _{card.section}_\n\n### {card.front}"
+
+
+def study_tab(gr: Any, runtime: Any) -> None:
+    """Add the Study tab to the Blocks being built. One session (deck, progress store) per process."""
+    s = runtime.settings
+    session = StudySession(read_handbook(s.handbook), s.progress_db, runtime.embedder)
+
+    def next_card(topic: str) -> tuple[str | None, str, str, str]:
+        cards = session.select(topic=topic or "", count=1)
+        card_id = cards[0].id if cards else None
+        empty = "_Nothing to study for that topic right now._"
+        return card_id, card_markdown(session, card_id) if card_id else empty, "", ""
+
+    def submit(card_id: str | None, answer: str) -> tuple[str, list[list[Any]]]:
+        card = session.by_id.get(card_id or "")
+        if card is None:
+            return "Press **Next card** first.", progress_rows(session)
+        feedback = session.answer(card, answer or "")
+        text = feedback.text().replace("\n", "  \n")
+        return f"### {feedback.grade.score}/5\n\n{text}", progress_rows(session)
+
+    with gr.Tab("Study", elem_id="study-tab"):
+        card_state = gr.State(None)
+        with gr.Row():
+            topic = gr.Textbox(label="Topic filter (optional)", placeholder="e.g. Deep Learning, Glossary", scale=3)
+            next_button = gr.Button("Next card", variant="primary", elem_id="study-next", scale=1)
+        card_view = gr.Markdown("_Press **Next card** to start._", elem_id="study-card")
+        answer = gr.Textbox(label="Your answer", lines=3, elem_id="study-answer",
+                            placeholder="Type your answer; an empty answer or \"I don't know\" counts as a miss.")
+        submit_button = gr.Button("Check my answer", elem_id="study-submit")
+        feedback = gr.Markdown("", elem_id="study-feedback")
+        table = gr.Dataframe(
+            headers=["section", "cards", "reviewed", "due", "mastery"],
+            value=progress_rows(session),
+            interactive=False,
+            label="Progress",
+            elem_id="study-progress",
+        )
+        next_button.click(next_card, topic, [card_state, card_view, answer, feedback], api_name="study_next",
+                          queue=False)
+        submit_button.click(submit, [card_state, answer], [feedback, table], api_name="study_answer")

@@ -1,0 +1,154 @@
+"""Study mode: grading on the labelled set, FSRS scheduling, progress that survives processes and kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from eval.dataset import DATA_DIR
+from study.cards import build_deck
+from study.grading import grade, is_skip, key_terms
+from study.progress import ProgressStore
+from study.schedule import Scheduler, rating_for
+from study.session import StudySession
+from tests.conftest import HBRAG
+
+LABELS = ("good", "partial", "wrong", "empty")
+
+
+@pytest.fixture(scope="module")
+def labelled():
+    return [json.loads(line) for line in (DATA_DIR / "grading.jsonl").read_text().splitlines()]
+
+
+def test_grades_order_good_partial_wrong_empty(labelled, embedder):
+    scores = {label: [] for label in LABELS}
+    for row in labelled:
+        scores[row["label"]].append(grade(row["answer"], row["reference"], embedder).score)
+    means = {label: sum(v) / len(v) for label, v in scores.items()}
+    assert means["good"] > means["partial"] > means["wrong"] > means["empty"] == 0
+    assert min(scores["good"]) >= 3 and max(scores["wrong"]) <= 3
+
+
+@pytest.mark.parametrize("answer", ["", "   ", "I don't know", "idk", "skip", "?", "no idea."])
+def test_skips_are_misses_without_error(answer, embedder):
+    result = grade(answer, "Dropout randomly zeroes neurons during training.", embedder)
+    assert is_skip(answer) and result.score == 0 and result.skipped and result.missing
+
+
+def test_key_terms_prefer_bold_and_skip_stop_words():
+    terms = key_terms("- **Bias**: Error from oversimplified assumptions\n- **Variance**: Error from data")
+    assert terms[:2] == ["Bias", "Variance"] and "from" not in terms
+
+
+def test_deck_from_the_handbook(handbook_text):
+    deck = build_deck(handbook_text)
+    kinds = {k: sum(c.kind == k for c in deck) for k in ("question", "scenario", "term", "definition")}
+    assert kinds["question"] == 50 and kinds["scenario"] == 10 and kinds["term"] == kinds["definition"] > 60
+    assert len({c.id for c in deck}) == len(deck)
+    lines = handbook_text.splitlines()
+    term = next(c for c in deck if c.kind == "term" and "Dropout" in c.front)
+    assert "Dropout" in lines[term.line_start - 1] and term.back in lines[term.line_start - 1]
+
+
+@pytest.mark.parametrize(
+    ("score", "rating"), [(0, "Again"), (1, "Again"), (2, "Hard"), (3, "Good"), (4, "Good"), (5, "Easy")]
+)
+def test_grade_to_rating(score, rating):
+    assert rating_for(score).name == rating
+
+
+def test_due_dates_follow_the_grades():
+    scheduler = Scheduler()
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    dues = {s: scheduler.review(scheduler.new_state(), s, now)[1] for s in range(6)}
+    assert dues[0] <= dues[2] <= dues[3] < dues[5]
+    assert dues[5] - now >= timedelta(days=1)  # an easy first answer is not asked again today
+    state, due = scheduler.review(scheduler.new_state(), 5, now)
+    _, second = scheduler.review(state, 5, due)
+    assert second - due > due - now  # intervals grow with repeated success
+
+
+def test_changed_handbook_keeps_progress_on_unchanged_cards(handbook_text, embedder, tmp_path):
+    db = tmp_path / "p.sqlite"
+    session = StudySession(handbook_text, db, embedder)
+    q6 = next(c for c in session.deck if c.front == "Explain the bias-variance tradeoff.")
+    q1 = next(c for c in session.deck if c.front == "What is the Central Limit Theorem?")
+    session.answer(q6, "Bias underfits, variance overfits.")
+    session.answer(q1, "Sample means become normal.")
+    changed = handbook_text.replace("The CLT states that", "The Central Limit Theorem says that")
+    again = StudySession(changed, db, embedder)
+    progress = again.store.all()
+    assert q6.id in {c.id for c in again.deck} and progress[q6.id].reviews == 1
+    new_q1 = next(c for c in again.deck if c.front == "What is the Central Limit Theorem?")
+    assert new_q1.id != q1.id and again.store.get(new_q1.id) is None
+
+
+def test_quiz_through_piped_stdin_then_progress_in_another_process(cli_env):
+    answers = "Bias is error from simple assumptions (underfitting); variance from sensitivity (overfitting)\nq\n"
+    out = subprocess.run(
+        HBRAG + ["quiz", "--count", "3", "--topic", "bias-variance"],
+        env=cli_env,
+        input=answers,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Q: Explain the bias-variance tradeoff." in out.stdout and "Grade: " in out.stdout
+    assert "1 card(s) answered" in out.stdout
+    shown = json.loads(
+        subprocess.run(HBRAG + ["progress", "--json"], env=cli_env, capture_output=True, text=True, timeout=120).stdout
+    )
+    ml = next(r for r in shown if r["section"].endswith("Machine Learning Questions"))
+    assert ml["reviewed"] == 1 and ml["mastery"] > 0
+
+
+def test_killed_quiz_keeps_earlier_answers(cli_env, tmp_path):
+    proc = subprocess.Popen(
+        HBRAG + ["quiz", "--count", "5", "--new-only"],
+        env=cli_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    graded = 0
+    deadline = time.monotonic() + 240
+    proc.stdin.write("the mean of samples is normal\n")
+    proc.stdin.write("probability of data as extreme under the null\n")
+    proc.stdin.flush()
+    while graded < 2 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        graded += line.startswith("Grade: ")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert graded == 2
+    assert ProgressStore(cli_env["HBRAG_PROGRESS_DB"]).review_count() == 2
+
+
+def test_progress_plot(cli_env, tmp_path):
+    png = tmp_path / "mastery.png"
+    out = subprocess.run(
+        HBRAG + ["progress", "--plot", str(png)], env=cli_env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and png.stat().st_size > 2000
+
+
+@pytest.mark.slow
+def test_study_tab_through_gradio_client(served):
+    from gradio_client import Client
+
+    client = Client(served, verbose=False)
+    card, _, _ = client.predict("Deep Learning Questions", api_name="/study_next")
+    assert "Deep Learning Questions" in card and "###" in card
+    feedback, table = client.predict("Gradients shrink as they flow back through many layers", api_name="/study_answer")
+    assert "/5" in feedback and "Reference answer" in feedback and "Re-read" in feedback
+    assert any(row[0].endswith("Deep Learning Questions") and row[2] >= 1 for row in table["data"])
