@@ -100,6 +100,11 @@ class IndexStore:
             raise HbragError(f"index directory {index_dir} is a file: choose another --index-dir")
         try:
             index_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HbragError(
+                f"index directory {index_dir} cannot be created ({exc.strerror}): choose another --index-dir"
+            ) from exc
+        try:
             client = chromadb.PersistentClient(path=str(index_dir), settings=chroma_settings)
             client.list_collections()
         except PermissionError as exc:

@@ -10,7 +10,7 @@ from typing import Any
 
 from ingest.errors import HbragError
 from rag.llm import GenerationParams, guard_loops, trim_loop
-from rag.prompt import NOT_COVERED, Source, build_messages, cited_numbers, fit_sources, is_refusal
+from rag.prompt import NOT_COVERED, Source, build_messages, cited_numbers, fit_sources, is_refusal, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
 from rag.settings import Settings
 
@@ -28,6 +28,9 @@ def clean_question(question: str, max_chars: int) -> str:
     if len(text) > max_chars:
         raise HbragError(f"the question is {len(text):,} characters long; the limit is {max_chars:,}")
     return text
+
+
+PROMPT_WITHHELD = "I can only help with questions about the handbook."
 
 
 def decline_message(hits: list[Hit]) -> str:
@@ -175,6 +178,8 @@ class Assistant:
             yield replace(answer, text=text, delta=piece, prompt_tokens=prompt_tokens)
         end = time.perf_counter()
         text = trim_loop(text).strip()
+        if leaks_prompt(text):  # never show the instructions, whatever the question asked for
+            text = PROMPT_WITHHELD
         gen_s = (last - first) if tokens > 1 else 0.0
         timings = {
             "retrieve_ms": round(retrieve_ms, 1),

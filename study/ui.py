@@ -44,8 +44,12 @@ def study_tab(gr: Any, runtime: Any) -> None:
             topic = gr.Textbox(label="Topic filter (optional)", placeholder="e.g. Deep Learning, Glossary", scale=3)
             next_button = gr.Button("Next card", variant="primary", elem_id="study-next", scale=1)
         card_view = gr.Markdown("_Press **Next card** to start._", elem_id="study-card")
-        answer = gr.Textbox(label="Your answer", lines=3, elem_id="study-answer",
-                            placeholder="Type your answer; an empty answer or \"I don't know\" counts as a miss.")
+        answer = gr.Textbox(
+            label="Your answer",
+            lines=3,
+            elem_id="study-answer",
+            placeholder='Type your answer; an empty answer or "I don\'t know" counts as a miss.',
+        )
         submit_button = gr.Button("Check my answer", elem_id="study-submit")
         feedback = gr.Markdown("", elem_id="study-feedback")
         table = gr.Dataframe(
@@ -55,6 +59,7 @@ def study_tab(gr: Any, runtime: Any) -> None:
             label="Progress",
             elem_id="study-progress",
         )
-        next_button.click(next_card, topic, [card_state, card_view, answer, feedback], api_name="study_next",
-                          queue=False)
+        next_button.click(
+            next_card, topic, [card_state, card_view, answer, feedback], api_name="study_next", queue=False
+        )
         submit_button.click(submit, [card_state, answer], [feedback, table], api_name="study_answer")

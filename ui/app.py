@@ -200,10 +200,11 @@ def build_app(runtime: Runtime) -> Any:
         )
         section.change(handbook.render, section, section_view, queue=False, api_name="section")
 
-        def ask_api(question_text: str) -> dict:
+        def ask_api(question_text: str, max_tokens: int = 0) -> dict:
             """One question in, the final answer with its sources out (for scripts and gradio_client)."""
+            generation = {"max_tokens": int(max_tokens)} if max_tokens else None
             try:
-                *_, final = runtime.assistant.stream(question_text)
+                *_, final = runtime.assistant.stream(question_text, generation=generation)
             except HbragError as exc:
                 return {"question": question_text, "error": str(exc)}
             return final.to_dict()
