@@ -6,7 +6,7 @@ HBRAG := $(VENV)/bin/hbrag
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run chat ask ingest test lint format eval bench clean
+.PHONY: install install-dev run chat ask ingest test lint format eval bench bench-context clean
 
 $(PY):
 	python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
@@ -57,6 +57,9 @@ eval: install
 
 bench: install-dev
 	$(PY) -m benchmarks.run
+
+bench-context: install-dev
+	$(PY) -m benchmarks.context_curve
 
 clean:
 	rm -rf $(VENV) .hbrag .pytest_cache

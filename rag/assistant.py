@@ -146,15 +146,18 @@ class Assistant:
             )
             return
         yield answer
-        llm = self.llm
+        hits, messages = self.prompt_for(query, found.hits)
+        answer = replace(answer, sources=hits)
+        yield from self._generate(answer, messages, self.params(**(generation or {})), started, retrieve_ms)
+
+    def prompt_for(self, question: str, hits: list[Hit]) -> tuple[list[Hit], list[dict[str, str]]]:
+        """The sources that fit the prompt budget and the chat messages built from them."""
         sources = fit_sources(
-            [Source(h.chunk.section, h.chunk.text) for h in found.hits],
-            llm.count_tokens,
+            [Source(h.chunk.section, h.chunk.text) for h in hits],
+            self.llm.count_tokens,
             self.settings.max_source_tokens,
         )
-        answer = replace(answer, sources=found.hits[: len(sources)])
-        messages = build_messages(query, sources)
-        yield from self._generate(answer, messages, self.params(**(generation or {})), started, retrieve_ms)
+        return hits[: len(sources)], build_messages(question, sources)
 
     def _generate(
         self,

@@ -1,0 +1,32 @@
+"""Follow-up questions become standalone questions before retrieval."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.followup import is_follow_up, standalone_question, topic_of
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "expected"),
+    [
+        ("and how do I fix it?", ["What is overfitting?"], "how do I fix overfitting?"),
+        ("How does it work?", ["What is batch normalization?"], "How does batch normalization work?"),
+        ("why does that matter?", ["Explain the bias-variance tradeoff."], "why does bias-variance tradeoff matter?"),
+        ("and LightGBM?", ["How does XGBoost work?"], "LightGBM (XGBoost)?"),
+        ("What is dropout?", ["What is overfitting?"], "What is dropout?"),  # stands alone
+        ("and how do I fix it?", [], "and how do I fix it?"),  # nothing to lean on
+    ],
+)
+def test_standalone_question(question, previous, expected):
+    assert standalone_question(question, previous) == expected
+
+
+def test_long_questions_are_not_follow_ups():
+    assert not is_follow_up("Can you explain how it is that gradient boosting differs from bagging in practice today?")
+    assert is_follow_up("what about it?")
+
+
+def test_topic_of():
+    assert topic_of("What is the Central Limit Theorem?") == "Central Limit Theorem"
+    assert topic_of("Explain dropout.") == "dropout"
