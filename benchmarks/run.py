@@ -100,16 +100,7 @@ def _raw_stream(llm: Any, messages: list[dict], params: Any) -> dict[str, float]
     started = time.perf_counter()
     first = last = 0.0
     tokens = 0
-    for piece in llm._llama.create_chat_completion(
-        messages=messages,
-        stream=True,
-        temperature=params.temperature,
-        max_tokens=params.max_tokens,
-        top_k=params.top_k,
-        top_p=params.top_p,
-        repeat_penalty=params.repeat_penalty,
-        seed=params.seed,
-    ):
+    for piece in llm.completion(messages, params):
         if piece["choices"][0]["delta"].get("content"):
             last = time.perf_counter()
             first = first or last

@@ -58,27 +58,22 @@ def question_bank(handbook_text: str, gold_path: Path = GOLD_FILE) -> Dataset:
 
 def load_questions_file(path: Path) -> Dataset:
     """JSON lines with `q`, and optional `id`, `gold` (section paths), `reference`, `answerable`."""
+    from rag.batch import read_questions
+
     out = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HbragError(f"cannot read questions from {path}: {exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for row in read_questions(path):
         try:
-            row = json.loads(line)
             out.append(
                 EvalQuestion(
-                    id=str(row.get("id", f"L{number}")),
-                    question=str(row["q"]),
+                    id=str(row.get("id", f"L{row['line']}")),
+                    question=row["q"],
                     reference=str(row.get("reference", "")),
                     gold=tuple(row.get("gold", ())),
                     answerable=bool(row.get("answerable", True)),
                 )
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise HbragError(f'{path}:{number}: expected a JSON object with a "q" key') from exc
+        except (TypeError, ValueError) as exc:
+            raise HbragError(f"{path}:{row['line']}: {exc}") from exc
     return Dataset(out, Path(path).stem)
 
 

@@ -105,23 +105,24 @@ class LocalLLM:
         """Tokens of the whole chat prompt, with a few for each message's template markers."""
         return sum(self.count_tokens(m["content"]) + 5 for m in messages) + 3
 
+    def completion(self, messages: Sequence[dict[str, str]], params: GenerationParams) -> Iterator[dict]:
+        """llama-cpp-python's own streamed chat completion (the benchmark's raw baseline calls this too)."""
+        return self._llama.create_chat_completion(  # type: ignore[return-value]
+            messages=list(messages),
+            stream=True,
+            temperature=params.temperature,
+            max_tokens=params.max_tokens,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            repeat_penalty=params.repeat_penalty,
+            seed=params.seed,
+        )
+
     def stream(self, messages: Sequence[dict[str, str]], params: GenerationParams) -> Iterator[str]:
         """Yield the answer's text piece by piece (about one token each), stopping a degenerate loop."""
         with self.lock:
-            pieces = self._llama.create_chat_completion(
-                messages=list(messages),
-                stream=True,
-                temperature=params.temperature,
-                max_tokens=params.max_tokens,
-                top_k=params.top_k,
-                top_p=params.top_p,
-                repeat_penalty=params.repeat_penalty,
-                seed=params.seed,
-            )
-            yield from guard_loops(
-                piece["choices"][0]["delta"].get("content") or ""
-                for piece in pieces  # type: ignore[index]
-            )
+            pieces = self.completion(messages, params)
+            yield from guard_loops(piece["choices"][0]["delta"].get("content") or "" for piece in pieces)
 
 
 def guard_loops(pieces: Iterator[str]) -> Iterator[str]:

@@ -61,7 +61,7 @@ class Settings:
     seed: int = 42
     threads: int = field(default_factory=_physical_cores)
     n_ctx: int = 2048
-    max_source_tokens: int = 900  # prompt budget for the sources; lowest-ranked dropped first
+    max_source_tokens: int = 400  # prompt budget for the sources (make bench-context); lowest-ranked dropped first
     max_question_chars: int = 2000
     # Study and UI
     progress_db: Path = field(default_factory=lambda: _user_data_dir() / "progress.sqlite")

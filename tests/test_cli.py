@@ -95,3 +95,15 @@ def test_corrupt_index_dir(cli_env, tmp_path):
     out = hbrag(["retrieve", "What is PCA?"], cli_env)
     assert out.returncode == 1 and "unreadable" in out.stderr and "Traceback" not in out.stderr
     assert (corrupt / "chroma.sqlite3").read_bytes() == b"this is not a database" * 100
+
+
+def test_help_and_info_import_neither_torch_nor_llama_cpp(cli_env):
+    probe = (
+        "import sys; from click.testing import CliRunner; from ui.cli import cli; "
+        "r1 = CliRunner().invoke(cli, ['--help']); r2 = CliRunner().invoke(cli, ['info']); "
+        "assert r1.exit_code == 0 and r2.exit_code == 0, (r1.output, r2.output); "
+        "print(sorted(m for m in ('torch', 'llama_cpp', 'sentence_transformers', 'gradio') if m in sys.modules))"
+    )
+    out = subprocess.run([HBRAG[0], "-c", probe], env=cli_env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

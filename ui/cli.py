@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,22 +74,10 @@ def ingest(rebuild: bool, as_json: bool, **flags: Any) -> None:
         click.echo(report.summary())
 
 
-def _read_batch(path: Path) -> Iterator[str]:
-    """Questions from a file of JSON lines with a "q" key, or of plain lines."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HbragError(f"cannot read questions from {path}: {exc}") from exc
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                yield str(json.loads(line)["q"])
-            except (ValueError, KeyError) as exc:
-                raise HbragError(f'{path}:{number}: expected a JSON object with a "q" key') from exc
-        else:
-            yield line.strip()
+def _read_batch(path: Path) -> list[str]:
+    from rag.batch import read_questions
+
+    return [row["q"] for row in read_questions(path)]
 
 
 @cli.command()
