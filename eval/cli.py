@@ -95,7 +95,7 @@ def eval_group() -> None:
 @click.option("--retriever", type=click.Choice(["dense", "bm25", "hybrid"]))
 def retrieval_cmd(limit, questions, fail_under, name, runs_dir, as_json, sweep, **flags) -> None:
     """Recall@1/3/5/10, MRR@10, nDCG@10 and latency, in the `full` and `heldout` settings."""
-    from eval.dataset import unanswerable
+    from eval.dataset import paraphrases, unanswerable
     from eval.harness import SWEEP, evaluate_retrieval, refusal_rates
     from eval.report import RUNS_DIR, new_run_dir, retrieval_report, write_rows
 
@@ -105,7 +105,16 @@ def retrieval_cmd(limit, questions, fail_under, name, runs_dir, as_json, sweep, 
     default_name = f"default({assistant.settings.retriever})"
     configs = {default_name: {}, **SWEEP} if sweep else {default_name: {}}
     rows, summary = evaluate_retrieval(assistant, data, configs, progress=not as_json)
-    refusal = None if questions else refusal_rates(assistant, data, unanswerable())
+    refusal = None
+    if not questions:
+        # Learners' own wording: the bank is phrased like the handbook, these are not.
+        learner = paraphrases()
+        extra_rows, extra = evaluate_retrieval(
+            assistant, learner, {f"{default_name} on paraphrases": {}}, settings=["full"], progress=not as_json
+        )
+        rows += extra_rows
+        summary.update(extra)
+        refusal = refusal_rates(assistant, data, unanswerable(), learner)
     run_dir = new_run_dir(name or ("retrieval-sweep" if sweep else "retrieval"), runs_dir or RUNS_DIR)
     full = {"configs": summary, "refusal": refusal, "settings": _settings_dict(assistant.settings)}
     write_rows(run_dir, rows, full)

@@ -12,6 +12,7 @@ from ingest.questions import parse_question_bank
 DATA_DIR = Path(__file__).resolve().parent / "data"
 GOLD_FILE = DATA_DIR / "gold.json"
 UNANSWERABLE_FILE = DATA_DIR / "unanswerable.jsonl"
+PARAPHRASES_FILE = DATA_DIR / "paraphrases.jsonl"
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,8 @@ def load_questions_file(path: Path) -> Dataset:
 
 def unanswerable() -> Dataset:
     return load_questions_file(UNANSWERABLE_FILE)
+
+
+def paraphrases() -> Dataset:
+    """Answerable questions in a learner's own words, with the sections that answer them."""
+    return load_questions_file(PARAPHRASES_FILE)

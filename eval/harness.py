@@ -107,19 +107,25 @@ def _aggregate_retrieval(rows: list[dict], total: int) -> dict[str, float]:
     return out
 
 
-def refusal_rates(assistant: Assistant, answerable: Dataset, unanswerable: Dataset) -> dict[str, float]:
-    """How often retrieval declines: wanted on the unanswerable set, unwanted on the question bank."""
+def refusal_rates(
+    assistant: Assistant, answerable: Dataset, unanswerable: Dataset, paraphrases: Dataset | None = None
+) -> dict[str, float]:
+    """How often retrieval declines: wanted on the unanswerable set, unwanted on the question bank and on
+    learners' own wording of answerable questions (the paraphrase set)."""
     threshold = assistant.settings.min_score
 
     def declined(q: EvalQuestion) -> bool:
         return assistant.retrieve(q.question).best_score < threshold
 
-    return {
+    out = {
         "min_score": threshold,
         "refusal_rate_unanswerable": mean([declined(q) for q in unanswerable.questions]),
         "false_refusal_rate_bank": mean([declined(q) for q in answerable.questions]),
         "unanswerable_questions": len(unanswerable.questions),
     }
+    if paraphrases is not None:
+        out["false_refusal_rate_paraphrases"] = mean([declined(q) for q in paraphrases.questions])
+    return out
 
 
 def oracle_sources(assistant: Assistant, q: EvalQuestion) -> list[Source]:

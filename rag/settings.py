@@ -51,7 +51,7 @@ class Settings:
     mmr: bool = False
     mmr_lambda: float = 0.7
     merge_adjacent: bool = True
-    min_score: float = 0.40  # below this best dense similarity the assistant declines (calibrated, eval/README.md)
+    min_score: float = 0.36  # below this best dense similarity the assistant declines (calibrated, eval/README.md)
     # Generation
     temperature: float = 0.2
     max_tokens: int = 320
