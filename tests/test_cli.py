@@ -49,10 +49,11 @@ def test_ask_batch_json_keeps_order(cli_env, tmp_path):
     assert rows[0]["refused"] is True and rows[1]["answer"]
 
 
-def test_chat_keeps_answering(cli_env):
-    out = hbrag(["chat", "--max-tokens", "24"], cli_env, stdin="What is a GAN?\nWhat is BERT?\nexit\n")
+def test_chat_keeps_answering_and_understands_follow_ups(cli_env):
+    out = hbrag(["chat", "--max-tokens", "24"], cli_env, stdin="What is a GAN?\nand how is it trained?\nexit\n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("Sources:") == 2
+    assert "(searching for: how is GAN trained?)" in out.stderr
 
 
 def test_ask_builds_a_missing_index(cli_env, tmp_path):

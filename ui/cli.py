@@ -136,12 +136,16 @@ def _print_timings(answer: Any) -> None:
     )
 
 
-def _answer_and_print(assistant: Any, question: str, as_json: bool, generation: dict[str, Any]) -> Any:
+def _answer_and_print(
+    assistant: Any, question: str, as_json: bool, generation: dict[str, Any], rewritten: str = ""
+) -> Any:
     def show(delta: str) -> None:
         click.echo(delta, nl=False)
         sys.stdout.flush()
 
-    answer = assistant.ask(question, on_delta=None if as_json else show, generation=generation)
+    if rewritten and not as_json:
+        click.secho(f"(searching for: {rewritten})", dim=True, err=True)
+    answer = assistant.ask(question, on_delta=None if as_json else show, generation=generation, rewritten=rewritten)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return answer
@@ -204,11 +208,13 @@ def _check_model(runtime: Any) -> None:
 @index_options
 def chat(temperature: float | None, max_tokens: int | None, **flags: Any) -> None:
     """Ask question after question with the model kept loaded (Ctrl-D or `exit` to leave)."""
+    from rag.followup import standalone_question
     from rag.runtime import Runtime
 
     runtime = Runtime(_settings(temperature=temperature, max_tokens=max_tokens, **flags), notify=_notify)
     _check_model(runtime)
     assistant = runtime.assistant
+    asked: list[str] = []
     click.echo("Ask about the handbook. Empty line, `exit` or Ctrl-D to leave.", err=True)
     while True:
         try:
@@ -218,7 +224,9 @@ def chat(temperature: float | None, max_tokens: int | None, **flags: Any) -> Non
         if question.strip().lower() in ("", "exit", "quit", "q"):
             break
         try:
-            _answer_and_print(assistant, question, False, {})
+            rewritten = standalone_question(question, asked)
+            _answer_and_print(assistant, question, False, {}, rewritten if rewritten != question else "")
+            asked.append(question)
         except HbragError as exc:
             click.echo(f"error: {exc}", err=True)
 
