@@ -50,7 +50,7 @@ class GenerationParams:
     max_tokens: int = 320
     top_k: int = 40
     top_p: float = 0.95
-    repeat_penalty: float = 1.25
+    repeat_penalty: float = 1.1
     seed: int = 42
 
 

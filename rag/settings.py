@@ -57,7 +57,7 @@ class Settings:
     max_tokens: int = 320
     top_k: int = 40
     top_p: float = 0.95
-    repeat_penalty: float = 1.25
+    repeat_penalty: float = 1.1  # higher penalises copying from the sources (eval/README.md)
     seed: int = 42
     threads: int = field(default_factory=_physical_cores)
     n_ctx: int = 2048

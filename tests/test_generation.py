@@ -38,7 +38,7 @@ def test_build_messages_numbers_sources_and_asks_for_citations():
     assert [m["role"] for m in messages] == ["system", "user"]
     assert "[1] A > B\nalpha {not a variable}" in messages[1]["content"]
     assert "[2] C\ngamma" in messages[1]["content"]
-    assert messages[1]["content"].endswith("Question: What is X?")
+    assert messages[1]["content"].startswith("Question: What is X?\n")
     assert "[1]" in messages[0]["content"] and NOT_COVERED in messages[0]["content"]
 
 
