@@ -39,8 +39,9 @@ def browser():
 def test_ask_read_a_source_and_browse_the_handbook(browser, served):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(served, wait_until="networkidle")
+    page.goto(served, wait_until="domcontentloaded", timeout=120_000)
     box = page.locator("#question textarea")
+    box.wait_for(timeout=120_000)
     box.fill("What is the bias-variance tradeoff?")
     started = time.perf_counter()
     box.press("Enter")

@@ -59,9 +59,11 @@ def test_retrieval_eval_end_to_end(cli_env, runs_dir):
     assert {r["setting"] for r in rows} == {"full", "heldout"}
     assert all(r["retrieved_ids"] for r in rows)
     summary = json.loads((run / "summary.json").read_text())
-    (config,) = summary["configs"]
-    assert 0 <= summary["configs"][config]["heldout"]["recall@5"] <= 1
+    default, learner = summary["configs"]  # the bank, and learners' paraphrases
+    assert 0 <= summary["configs"][default]["heldout"]["recall@5"] <= 1
+    assert summary["configs"][learner]["full"]["questions"] == 30
     assert summary["refusal"]["unanswerable_questions"] >= 30
+    assert 0 <= summary["refusal"]["false_refusal_rate_paraphrases"] <= 1
     report = (run / "report.md").read_text()
     for png in ("metrics_by_config.png", "recall_by_section.png", "latency.png"):
         assert (run / png).stat().st_size > 1000 and f"({png})" in report
