@@ -101,9 +101,7 @@ def retrieval_report(run_dir: Path, rows: list[dict], summary: dict, refusal: di
         parts.append(f"- **{r['id']}** {r['question']} (MRR {r['mrr@10']:.2f}, recall@5 {r['recall@5']:.2f})")
         parts.append(f"  - gold: {'; '.join(r['gold'])}")
         parts.append(f"  - retrieved: {'; '.join(r['retrieved'][:5])}")
-    path = run_dir / "report.md"
-    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
-    return path
+    return _write_report(run_dir, parts)
 
 
 def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -> Path:
@@ -129,6 +127,10 @@ def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -
         parts.append(f"- **{r['id']}** {r['question']} (similarity {r['semantic_similarity']:.2f})")
         parts.append(f"  - answer: {answer}")
         parts.append(f"  - retrieved: {', '.join(r['retrieved_ids'])}")
+    return _write_report(run_dir, parts)
+
+
+def _write_report(run_dir: Path, parts: list[str]) -> Path:
     path = run_dir / "report.md"
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")
     return path
