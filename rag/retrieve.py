@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -83,7 +83,6 @@ class RetrievalOptions:
 class Retrieval:
     hits: list[Hit]
     best_score: float  # the best dense similarity over the whole index: the evidence strength
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Retriever:
