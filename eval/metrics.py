@@ -10,6 +10,8 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -69,11 +71,16 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F1 from the maintained `rouge-score` implementation (with stemming)."""
+@lru_cache(maxsize=1)
+def _rouge_scorer() -> Any:
     from rouge_score import rouge_scorer
 
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True).score(reference, prediction)["rougeL"].fmeasure
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F1 from the maintained `rouge-score` implementation (with stemming)."""
+    return _rouge_scorer().score(reference, prediction)["rougeL"].fmeasure
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -182,6 +183,7 @@ class Retriever:
         return hits
 
 
+@lru_cache(maxsize=1)
 def _stopwords() -> list[str]:
     from bm25s.stopwords import STOPWORDS_EN
 

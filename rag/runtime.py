@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from ingest.embeddings import Embedder, default_embedding_model_path, embedding_model_name
@@ -28,7 +29,7 @@ class Runtime:
         self.notify = notify
 
     @cached_property
-    def embedding_path(self):
+    def embedding_path(self) -> Path:
         return self.settings.embedding_model or default_embedding_model_path()
 
     @cached_property

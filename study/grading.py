@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -155,10 +157,15 @@ def is_skip(answer: str) -> bool:
     return bool(_SKIPS.match(answer or ""))
 
 
-def _stem(word: str) -> str:
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
     import Stemmer
 
-    return Stemmer.Stemmer("english").stemWord(word.lower())
+    return Stemmer.Stemmer("english")
+
+
+def _stem(word: str) -> str:
+    return _stemmer().stemWord(word.lower())
 
 
 def key_terms(reference: str, limit: int = MAX_KEY_TERMS) -> list[str]:

@@ -298,26 +298,41 @@ def test_prompt_injection_does_not_leak_the_prompt(assistant):
 
 
 def test_web_chat_warns_when_exposed_without_auth(runtime, caplog):
-    from ui import app as ui_app
+    """A real server bound to all interfaces warns; only loopback is ever contacted."""
+    import urllib.request
 
-    called = {}
+    from tests.conftest import free_port
+    from ui.app import launch
 
-    class FakeBlocks:  # the server start itself is external to what this checks
-        def queue(self, **kw):
-            return self
-
-        def launch(self, **kw):
-            called.update(kw)
-
-    original = ui_app.build_app
-    ui_app.build_app = lambda rt: FakeBlocks()
+    port = free_port()
+    app = launch(runtime, host="0.0.0.0", port=port, prevent_thread_lock=True, quiet=True)
     try:
-        ui_app.launch(runtime, host="0.0.0.0", port=1)
         assert "without authentication" in caplog.text
-        assert called["share"] is False and called["auth"] is None and called["server_name"] == "0.0.0.0"
-        caplog.clear()
-        ui_app.launch(runtime.__class__(runtime.settings.replace(ui_user="u", ui_password="p")), port=1)
-        assert "without authentication" not in caplog.text and called["auth"] == ("u", "p")
-        assert called["server_name"] == "127.0.0.1"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=30) as response:
+            assert response.status == 200
     finally:
-        ui_app.build_app = original
+        app.close()
+
+
+def test_web_chat_basic_auth(runtime, caplog):
+    from gradio_client import Client
+
+    from rag.runtime import Runtime
+    from tests.conftest import free_port
+    from ui.app import launch
+
+    secured = Runtime(runtime.settings.replace(ui_user="learner", ui_password="s3cret"))
+    secured.embedder, secured.llm = runtime.embedder, runtime.llm
+    port = free_port()
+    app = launch(secured, port=port, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        assert "without authentication" not in caplog.text
+        from gradio_client.exceptions import AuthenticationError
+
+        with pytest.raises(AuthenticationError):
+            Client(url, verbose=False)
+        text = Client(url, auth=("learner", "s3cret"), verbose=False).predict(1, api_name="/section")
+        assert "What is Data Science?" in text
+    finally:
+        app.close()
