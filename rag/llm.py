@@ -6,6 +6,7 @@ it (importing needs the `llm` package; finding the file does not).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
 from collections.abc import Iterator, Sequence
@@ -71,28 +72,93 @@ def is_looping(text: str, min_period: int = 12, max_period: int = 240, repeats: 
     return 0
 
 
-class LocalLLM:
-    """A llama.cpp model. One generation at a time: llama.cpp contexts are not thread-safe."""
+def system_info() -> str:
+    """llama.cpp's own line of what it was compiled with ("AVX512 = 1 | AMX_INT8 = 0 | ...")."""
+    import llama_cpp
 
-    def __init__(self, path: Path | None, n_ctx: int = 2048, threads: int = 2, seed: int = 42) -> None:
+    return llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+
+
+def has_amx(info: str) -> bool:
+    """True when the llama.cpp build carries the AMX backend (compiled in, so the line says `AMX_INT8 = 1`).
+
+    >>> has_amx("CPU : SSE3 = 1 | AVX512 = 1 | AMX_INT8 = 1 | REPACK = 1")
+    True
+    """
+    return "AMX_INT8 = 1" in info
+
+
+@contextlib.contextmanager
+def _model_params(**fields: object) -> Iterator[None]:
+    """Set fields of llama.cpp's model parameters that `Llama(...)` does not expose, for one load.
+
+    `Llama.__init__` starts from `llama_model_default_params()`; we wrap that call for the duration of
+    the load (under the module's load lock) and restore it after.
+    """
+    import llama_cpp.llama_cpp as low
+
+    original = low.llama_model_default_params
+
+    def patched():  # type: ignore[no-untyped-def]
+        params = original()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    with _LOAD_LOCK:
+        low.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = original
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+class LocalLLM:
+    """A llama.cpp model. One generation at a time: llama.cpp contexts are not thread-safe.
+
+    `safe_buffers` loads the weights without llama.cpp's extra buffer types (AMX, weight repacking):
+    llama.cpp's AMX matmul segfaults on the first answer on some Sapphire Rapids-class CPUs
+    (ggml-org/llama.cpp#20824). `make install` builds without AMX; this guards any other build. By default
+    it is on exactly when the build reports AMX, so repacking still speeds up other builds' Q4_0 models.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        n_ctx: int = 2048,
+        threads: int = 2,
+        seed: int = 42,
+        safe_buffers: bool | None = None,
+    ) -> None:
         self.path = check_gguf(path) if path else default_model_path()
         self.n_ctx = n_ctx
         try:
             from llama_cpp import Llama
         except ImportError as exc:  # pragma: no cover - a broken install
             raise HbragError("llama-cpp-python is not installed: run `make install`") from exc
+        self.safe_buffers = has_amx(system_info()) if safe_buffers is None else safe_buffers
+        overrides = {"use_extra_bufts": False} if self.safe_buffers else {}
         try:
-            self._llama = Llama(
-                model_path=str(self.path),
-                n_ctx=n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                seed=seed,
-                verbose=False,
-            )
+            with _model_params(**overrides):
+                self._llama = Llama(
+                    model_path=str(self.path),
+                    n_ctx=n_ctx,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    seed=seed,
+                    verbose=False,
+                )
         except Exception as exc:
             raise HbragError(f"model {self.path} failed to load: {exc}") from exc
         self.lock = threading.Lock()
+
+    @property
+    def uses_extra_buffers(self) -> bool:
+        """What the loaded model was really given (tests check this, not our intention)."""
+        return bool(self._llama.model_params.use_extra_bufts)
 
     @property
     def name(self) -> str:

@@ -274,6 +274,28 @@ def info(as_json: bool, **flags: Any) -> None:
 
 
 @cli.command()
+@click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file [HBRAG_MODEL].")
+@click.option("--threads", type=int, help="CPU threads for llama.cpp [HBRAG_THREADS].")
+@click.option("--json", "as_json", is_flag=True)
+def doctor(as_json: bool, **flags: Any) -> None:
+    """Check that this machine can generate: llama.cpp's build, and one token in a child process."""
+    from dataclasses import asdict
+
+    from rag.doctor import run_doctor
+    from rag.llm import check_gguf, default_model_path
+
+    settings = _settings(**flags)
+    check_gguf(settings.model) if settings.model else default_model_path()
+    found = run_doctor(settings.model, settings.threads)
+    if as_json:
+        click.echo(json.dumps(asdict(found)))
+    else:
+        click.echo("\n".join(found.lines()))
+    if not found.ok:
+        sys.exit(1)
+
+
+@cli.command()
 @click.option("--host", help="Interface to bind [HBRAG_UI_HOST, default 127.0.0.1].")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port [HBRAG_UI_PORT, default 7860].")
 @retrieval_options
@@ -376,9 +398,12 @@ _register_subcommands()
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user-facing errors into one line and exit status 1."""
+    import faulthandler
     import os
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    # A crash in native code (llama.cpp) then at least names where it happened; `hbrag doctor` says why.
+    faulthandler.enable()
     try:
         cli.main(args=argv, prog_name="hbrag", standalone_mode=False)
     except HbragError as exc:
