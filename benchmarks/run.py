@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         f"python {platform.python_version()}",
         "settings": {
             "k": settings.k,
-            "max_source_tokens": settings.max_source_tokens,
+            "evidence_passages": settings.evidence,
             "max_tokens": args.max_tokens,
             "retriever": settings.retriever,
         },

@@ -135,26 +135,43 @@ def retrieval_cmd(limit, questions, fail_under, name, runs_dir, as_json, sweep, 
     type=click.Choice(["closed-book", "rag", "oracle"]),
     help="Modes to run (default: all three).",
 )
+@click.option(
+    "--setting",
+    "settings",
+    multiple=True,
+    type=click.Choice(["heldout", "full"]),
+    help="heldout: the question bank left out of retrieval and evidence; full: as users run it (default: both).",
+)
 @click.option("--max-tokens", type=int, help="Answer length limit.")
 @click.option("--model", type=click.Path(path_type=Path), help="A GGUF model file.")
-def answers_cmd(limit, questions, fail_under, name, runs_dir, as_json, modes, max_tokens, **flags) -> None:
-    """Answer each question closed-book, with RAG and with the gold sections, and score the answers."""
-    from eval.harness import MODES, evaluate_answers
+def answers_cmd(limit, questions, fail_under, name, runs_dir, as_json, modes, settings, max_tokens, **flags) -> None:
+    """Answer each question closed-book, with RAG and with the gold sections, and score the model's prose,
+    the evidence and the answer as shown."""
+    from eval.harness import MODES, SETTINGS, evaluate_answers
     from eval.report import RUNS_DIR, answers_report, new_run_dir, write_rows
 
     runtime = _runtime(flags)
     assistant = runtime.assistant
     data = _dataset(runtime, questions, limit)
     generation = {"max_tokens": max_tokens} if max_tokens else {}
+    # A question file has no bank chunk of its own to hold out: `full` only, unless asked.
+    chosen = settings or (("full",) if questions else ("heldout", "full"))
     rows, summary = evaluate_answers(
-        assistant, runtime.embedder, data, modes or MODES, progress=not as_json, generation=generation
+        assistant,
+        runtime.embedder,
+        data,
+        modes or MODES,
+        progress=not as_json,
+        generation=generation,
+        settings=[s for s in SETTINGS if s in chosen],
     )
     run_dir = new_run_dir(name or "answers", runs_dir or RUNS_DIR)
     full = {"modes": summary, "settings": _settings_dict(assistant.settings), "generation": generation}
     write_rows(run_dir, rows, full)
     report = answers_report(run_dir, rows, summary, data.name)
     flat = {f"{mode}:{m}": v for mode, agg in summary.items() for m, v in agg.items()}
-    flat.update({m: v for m, v in summary.get("rag", {}).items()})
+    first_rag = next((k for k in summary if k.startswith("rag/")), "")
+    flat.update({m: v for m, v in summary.get(first_rag, {}).items()})
     _finish(run_dir, report, flat, fail_under, as_json, full)
 
 
@@ -163,6 +180,43 @@ def _settings_dict(settings: Any) -> dict[str, Any]:
 
     hidden = {"llm_api_key", "ui_password"}
     return {k: str(v) for k, v in asdict(settings).items() if k not in hidden}
+
+
+@eval_group.command("decline")
+@click.option("--fit", "do_fit", is_flag=True, help="Refit rag/answerable.json on all labelled data.")
+@click.option("--index-dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
+    """Cross-validated declining: share declined per labelled group (answerable and unanswerable)."""
+    from eval.dataset import load_gold, question_bank
+    from eval.decline import collect, cross_validate, datasets, fit, fitted_on, rates
+    from eval.report import table
+    from ingest.pipeline import read_handbook
+    from rag.answerable import MODEL_FILE
+
+    runtime = _runtime(flags)
+    assistant = runtime.assistant
+    bank = question_bank(read_handbook(runtime.settings.handbook))
+    judged = {qid for qid, gold in load_gold().items() if gold}
+    rows = collect(assistant, datasets(bank, judged), progress=not as_json)
+    cv = cross_validate(rows)
+    # The bank as users ask it (its own chunks in the index): a repeated bank question is answered whole.
+    full = collect(assistant, {"bank-full": (bank, False)}, progress=not as_json)
+    model = fit(rows, fitted_on())
+    full = [{**r, "declined": not r["bank_match"] and not model.answerable(r)} for r in full]
+    result = rates(cv) | rates(full)
+    if do_fit:
+        MODEL_FILE.write_text(model.to_json() + "\n", encoding="utf-8")
+        click.echo(f"wrote {MODEL_FILE}", err=True)
+    if as_json:
+        click.echo(json.dumps({"cross_validated": result, "model": json.loads(model.to_json())}))
+        return
+    lines = [[g, v["declined"], v["questions"]] for g, v in result.items()]
+    click.echo(table(["group", "declined", "questions"], lines))
+    wrong = [r for r in cv if r["declined"] == bool(r["label"])]
+    click.echo(f"\nMisjudged in cross-validation ({len(wrong)}):")
+    for r in sorted(wrong, key=lambda r: r["group"]):
+        click.echo(f"  {r['group']:<16} p={r['p']:.2f}  {r['question']}")
 
 
 @eval_group.command("calibrate")

@@ -23,6 +23,7 @@ class EvalQuestion:
     gold: tuple[str, ...] = ()  # teaching sections outside the question bank
     own: str = ""  # the key of the question's own bank chunk ("qa:Q6", or a scenario's section)
     answerable: bool = True
+    field: str = ""  # for unanswerable questions: "in" the field the handbook covers, or "out" of it
 
     def gold_keys(self, setting: str) -> set[str]:
         """Relevant keys: the teaching sections, plus (in the `full` setting) the question's own chunk."""
@@ -71,6 +72,7 @@ def load_questions_file(path: Path) -> Dataset:
                     reference=str(row.get("reference", "")),
                     gold=tuple(row.get("gold", ())),
                     answerable=bool(row.get("answerable", True)),
+                    field=str(row.get("field", "")),
                 )
             )
         except (TypeError, ValueError) as exc:

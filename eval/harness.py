@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -23,7 +25,8 @@ from eval.metrics import (
     token_f1,
 )
 from rag.assistant import Assistant
-from rag.prompt import Source, build_closed_book_messages, build_messages, fit_sources
+from rag.evidence import choose_evidence
+from rag.prompt import build_closed_book_messages, build_messages
 
 SETTINGS = ("full", "heldout")
 MODES = ("closed-book", "rag", "oracle")
@@ -110,30 +113,42 @@ def _aggregate_retrieval(rows: list[dict], total: int) -> dict[str, float]:
 def refusal_rates(
     assistant: Assistant, answerable: Dataset, unanswerable: Dataset, paraphrases: Dataset | None = None
 ) -> dict[str, float]:
-    """How often retrieval declines: wanted on the unanswerable set, unwanted on the question bank and on
-    learners' own wording of answerable questions (the paraphrase set)."""
-    threshold = assistant.settings.min_score
+    """How often the assistant declines (rag/answerable.py): wanted on the unanswerable set (in and out of
+    the field), unwanted on the question bank and on learners' own wording (the paraphrase set). The model
+    was fitted on these sets: `hbrag eval decline` gives the cross-validated figures."""
 
     def declined(q: EvalQuestion) -> bool:
-        return assistant.retrieve(q.question).best_score < threshold
+        return not assistant.judge(q.question, assistant.retrieve(q.question))[2]
+
+    def rate(questions: list[EvalQuestion]) -> float:
+        return mean([declined(q) for q in questions])
 
     out = {
-        "min_score": threshold,
-        "refusal_rate_unanswerable": mean([declined(q) for q in unanswerable.questions]),
-        "false_refusal_rate_bank": mean([declined(q) for q in answerable.questions]),
+        "refusal_rate_unanswerable": rate(unanswerable.questions),
+        "refusal_rate_unanswerable_in_field": rate([q for q in unanswerable.questions if q.field == "in"]),
+        "refusal_rate_unanswerable_out_of_field": rate([q for q in unanswerable.questions if q.field != "in"]),
+        "false_refusal_rate_bank": rate(answerable.questions),
         "unanswerable_questions": len(unanswerable.questions),
     }
     if paraphrases is not None:
-        out["false_refusal_rate_paraphrases"] = mean([declined(q) for q in paraphrases.questions])
+        out["false_refusal_rate_paraphrases"] = rate(paraphrases.questions)
     return out
 
 
-def oracle_sources(assistant: Assistant, q: EvalQuestion) -> list[Source]:
-    """The question's own bank chunk and its teaching sections, in handbook order, own chunk first."""
-    keys = q.gold_keys("full")
+def oracle_chunks(assistant: Assistant, q: EvalQuestion, setting: str) -> list:
+    """The chunks of the question's gold sections (and, in `full`, its own bank chunk first)."""
+    keys = q.gold_keys(setting)
     chunks = [c for c in assistant.retriever.chunks if hit_key(c.section, c.qid) in keys]
     chunks.sort(key=lambda c: hit_key(c.section, c.qid) != q.own)
-    return [Source(c.section, c.text) for c in chunks]
+    return chunks
+
+
+_HEADER_DUMP = re.compile(r"Section\s+\d+\s*[—–-]|```|\|\s*[-:]{3}|^\s*\[\d+\]\s", re.M)
+
+
+def is_header_dump(text: str) -> bool:
+    """The model pasted a source header, a code fence, a table or a numbered source line."""
+    return bool(_HEADER_DUMP.search(text))
 
 
 def evaluate_answers(
@@ -143,55 +158,87 @@ def evaluate_answers(
     modes: Iterable[str] = MODES,
     progress: bool = True,
     generation: Mapping[str, Any] | None = None,
+    settings: Iterable[str] = SETTINGS,
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, float]]]:
-    """Answer every question in every mode and score it against the reference and its context."""
+    """Answer every question in every mode and setting; score the model's prose, the evidence and the
+    answer as shown, each against the reference. Summary keys are "mode/setting"."""
     generation = {"temperature": 0.0, **(generation or {})}
-    modes = list(modes)
+    modes, settings = list(modes), list(settings)
     rows = []
     for q in _progress(dataset.questions, "answers", progress):
+        for setting in settings:
+            for mode in modes:
+                if mode == "closed-book" and setting != settings[0]:
+                    continue  # no context: the setting changes nothing
+                rows.append(_answer_row(assistant, embedder, q, mode, setting, dict(generation)))
+    summary = {}
+    for setting in settings:
         for mode in modes:
-            rows.append(_answer_row(assistant, embedder, q, mode, dict(generation)))
-    summary = {mode: _aggregate_answers([r for r in rows if r["mode"] == mode]) for mode in modes}
+            part = [r for r in rows if r["mode"] == mode and r["setting"] in (setting, "any")]
+            if part:
+                summary[f"{mode}/{setting}" if mode != "closed-book" else mode] = _aggregate_answers(part)
     return rows, summary
 
 
-def _answer_row(assistant: Assistant, embedder: Any, q: EvalQuestion, mode: str, generation: dict) -> dict:
+def _answer_row(
+    assistant: Assistant, embedder: Any, q: EvalQuestion, mode: str, setting: str, generation: dict
+) -> dict:
     retrieved: list[str] = []
+    exclude = setting == "heldout"
     if mode == "rag":
-        answer = assistant.ask(q.question, generation=generation)
-        context = [Source(h.chunk.section, h.chunk.text) for h in answer.sources]
+        answer = assistant.ask(q.question, generation=generation, retrieval={"exclude_bank": exclude})
         retrieved = [h.chunk.id for h in answer.sources]
     elif mode == "closed-book":
         answer = assistant.generate_with(build_closed_book_messages(q.question), **generation)
-        context = []
     elif mode == "oracle":
-        llm = assistant.llm
-        context = fit_sources(oracle_sources(assistant, q), llm.count_tokens, assistant.settings.max_source_tokens)
-        answer = assistant.generate_with(build_messages(q.question, context), **generation)
+        evidence = choose_evidence(
+            q.question,
+            assistant.retriever.embed(q.question),
+            oracle_chunks(assistant, q, setting),
+            assistant.vectors,
+            n=assistant.settings.evidence,
+            handbook_lines=assistant.handbook_lines,
+        )
+        messages = build_messages(q.question, [e.passage.plain for e in evidence])
+        answer = assistant.generate_with(messages, evidence=evidence, **generation)
     else:
         raise ValueError(f"unknown mode {mode!r}")
-    text = answer.text
-    vectors = np.asarray(embedder.embed_documents([text or " ", q.reference or " "]))
-    answer_sentences = sentences(text)
-    source_sentences = [s for src in context for s in sentences(src.text)]
+    prose = "" if answer.fallback or answer.declined else answer.text
+    evidence_text = " ".join(e.passage.plain for e in answer.evidence)
+    shown = answer.text if mode == "closed-book" else answer.shown_plain()
+    texts = [prose or " ", evidence_text or " ", shown or " ", q.reference or " "]
+    vectors = np.asarray(embedder.embed_documents(texts))
+    sim = (lambda i: float(vectors[i] @ vectors[3])) if q.reference else (lambda i: float("nan"))
     grounded = None
-    if context:
+    if mode != "closed-book" and not answer.declined:
+        answer_sentences = sentences(prose)
+        source_sentences = [e.passage.plain for e in answer.evidence]
         vecs = embedder.embed_documents(answer_sentences + source_sentences) if answer_sentences else []
         grounded = groundedness(
             np.asarray(vecs[: len(answer_sentences)]), np.asarray(vecs[len(answer_sentences) :]), GROUNDED_THRESHOLD
         )
-    cites, valid = citation_validity(text, len(context))
+    cites, valid = citation_validity(prose, len(answer.evidence))
     return {
         "mode": mode,
+        "setting": "any" if mode == "closed-book" else setting,
         "id": q.id,
         "question": q.question,
-        "answer": text,
+        "answer": answer.text,
+        "raw": answer.raw,
+        "evidence": [e.to_dict() for e in answer.evidence],
         "reference": q.reference,
         "retrieved_ids": retrieved,
+        "declined": answer.declined,
         "refused": answer.refused,
-        "semantic_similarity": float(vectors[0] @ vectors[1]),
-        "rouge_l": rouge_l(text, q.reference) if q.reference else 0.0,
-        "token_f1": token_f1(text, q.reference) if q.reference else 0.0,
+        "fallback": answer.fallback,
+        "model_refused": answer.fallback == "model-refused",
+        "header_dump": is_header_dump(prose),
+        "semantic_similarity": sim(0),
+        "evidence_similarity": sim(1) if evidence_text else float("nan"),
+        "shown_similarity": sim(2),
+        "rouge_l": rouge_l(prose, q.reference) if q.reference else 0.0,
+        "rouge_l_shown": rouge_l(shown, q.reference) if q.reference else 0.0,
+        "token_f1": token_f1(prose, q.reference) if q.reference else 0.0,
         "groundedness": grounded,
         "cites": cites,
         "citations_valid": valid,
@@ -204,18 +251,30 @@ def _answer_row(assistant: Assistant, embedder: Any, q: EvalQuestion, mode: str,
 
 
 def _aggregate_answers(rows: list[dict]) -> dict[str, float]:
-    grounded = [r["groundedness"] for r in rows if r["groundedness"] is not None]
+    def nanmean(key: str) -> float:
+        values = [r[key] for r in rows if r[key] is not None and not math.isnan(r[key])]
+        return mean(values) if values else float("nan")
+
+    answered = [r for r in rows if not r["declined"]]
     return {
         "questions": len(rows),
-        "semantic_similarity": mean([r["semantic_similarity"] for r in rows]),
+        "semantic_similarity": nanmean("semantic_similarity"),
+        "evidence_similarity": nanmean("evidence_similarity"),
+        "shown_similarity": nanmean("shown_similarity"),
         "rouge_l": mean([r["rouge_l"] for r in rows]),
+        "rouge_l_shown": mean([r["rouge_l_shown"] for r in rows]),
         "token_f1": mean([r["token_f1"] for r in rows]),
-        "groundedness": mean(grounded) if grounded else float("nan"),
-        "citation_rate": mean([r["cites"] for r in rows]),
-        "citation_validity": mean([r["citations_valid"] for r in rows]),
+        "groundedness": nanmean("groundedness"),
+        "citation_rate": mean([r["cites"] for r in answered]),
+        "citation_validity": mean([r["citations_valid"] for r in answered]),
+        "declined_rate": mean([r["declined"] for r in rows]),
+        "fallback_rate": mean([bool(r["fallback"]) for r in answered]),
+        "model_refusal_rate": mean([r["model_refused"] for r in answered]),
+        "header_dumps": float(sum(r["header_dump"] for r in rows)),
+        "invalid_citations": float(sum(not r["citations_valid"] for r in rows)),
         "refusal_rate": mean([r["refused"] for r in rows]),
-        "prompt_tokens": mean([r["prompt_tokens"] for r in rows]),
-        "ttft_p50_ms": percentile([r["ttft_ms"] for r in rows], 50),
-        "tokens_per_s": mean([r["tokens_per_s"] for r in rows if r["tokens_per_s"]]),
+        "prompt_tokens": percentile([r["prompt_tokens"] for r in answered], 50),
+        "ttft_p50_ms": percentile([r["ttft_ms"] for r in answered], 50),
+        "tokens_per_s": mean([r["tokens_per_s"] for r in answered if r["tokens_per_s"]]),
         "total_p50_ms": percentile([r["total_ms"] for r in rows], 50),
     }

@@ -57,12 +57,18 @@ RETRIEVAL_METRICS = [
 ]
 ANSWER_METRICS = [
     "semantic_similarity",
+    "evidence_similarity",
+    "shown_similarity",
     "rouge_l",
-    "token_f1",
+    "rouge_l_shown",
     "groundedness",
     "citation_rate",
     "citation_validity",
-    "refusal_rate",
+    "declined_rate",
+    "fallback_rate",
+    "model_refusal_rate",
+    "header_dumps",
+    "invalid_citations",
     "prompt_tokens",
     "ttft_p50_ms",
     "tokens_per_s",
@@ -106,27 +112,37 @@ def retrieval_report(run_dir: Path, rows: list[dict], summary: dict, refusal: di
 
 def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -> Path:
     plots = _answer_plots(run_dir, rows, summary)
-    worst = sorted((r for r in rows if r["mode"] == "rag"), key=lambda r: r["semantic_similarity"])[:10]
+    setting = "heldout" if any(r["setting"] == "heldout" for r in rows) else "full"
+    worst = sorted(
+        (r for r in rows if r["mode"] == "rag" and r["setting"] == setting and r["reference"]),
+        key=lambda r: r["shown_similarity"],
+    )[:10]
     parts = (
         [
             f"# Answer evaluation: {title}",
             "",
             answers_table(summary),
             "",
-            f"Groundedness threshold: cosine >= {GROUNDED_THRESHOLD} "
-            "between an answer sentence and its best source sentence.",
+            "semantic_similarity is the model's prose as shown (empty when it fell back to the evidence alone);",
+            "evidence_similarity the 'From the handbook' passages; shown_similarity both, as the learner sees them.",
+            f"Groundedness threshold: cosine >= {GROUNDED_THRESHOLD} between an answer sentence and its best passage.",
             "",
             "## Plots",
             "",
         ]
         + [f"![{p.stem}]({p.name})" for p in plots]
-        + ["", "## Worst 10 questions (rag)", ""]
+        + ["", f"## Worst 10 questions (rag, {setting}, by the answer as shown)", ""]
     )
     for r in worst:
         answer = " ".join(r["answer"].split())[:300]
-        parts.append(f"- **{r['id']}** {r['question']} (similarity {r['semantic_similarity']:.2f})")
+        fell = f", fell back: {r['fallback']}" if r["fallback"] else ""
+        parts.append(
+            f"- **{r['id']}** {r['question']} (shown {r['shown_similarity']:.2f}, "
+            f"prose {r['semantic_similarity']:.2f}, evidence {r['evidence_similarity']:.2f}{fell})"
+        )
         parts.append(f"  - answer: {answer}")
-        parts.append(f"  - retrieved: {', '.join(r['retrieved_ids'])}")
+        for e in r["evidence"]:
+            parts.append(f"  - evidence: {' '.join(e['text'].split())[:160]} ({e['section']}, {e['line_start']})")
     return _write_report(run_dir, parts)
 
 
@@ -192,7 +208,7 @@ def _retrieval_plots(run_dir: Path, rows: list[dict], summary: dict) -> list[Pat
 def _answer_plots(run_dir: Path, rows: list[dict], summary: dict) -> list[Path]:
     plt = _plt()
     modes = list(summary)
-    metrics = ["semantic_similarity", "rouge_l", "token_f1", "groundedness", "citation_rate", "refusal_rate"]
+    metrics = ["semantic_similarity", "evidence_similarity", "shown_similarity", "groundedness", "fallback_rate"]
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / max(len(modes), 1)
     for i, mode in enumerate(modes):

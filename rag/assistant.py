@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from ingest.errors import HbragError
-from rag.llm import GenerationParams, guard_loops, trim_loop
-from rag.prompt import NOT_COVERED, Source, build_messages, cited_numbers, fit_sources, is_refusal, leaks_prompt
+from rag.answerable import MODEL_FILE, AnswerabilityModel
+from rag.evidence import CachedEmbeddings, Evidence, choose_evidence
+from rag.guard import Gate, gated, is_refusal
+from rag.llm import GenerationParams, guard_loops
+from rag.prompt import NOT_COVERED, build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
 from rag.settings import Settings
 
@@ -31,6 +38,7 @@ def clean_question(question: str, max_chars: int) -> str:
 
 
 PROMPT_WITHHELD = "I can only help with questions about the handbook."
+FALLBACK_NOTE = "No summary from the model this time ({why}); the handbook's own words are below."
 
 
 def decline_message(hits: list[Hit]) -> str:
@@ -40,27 +48,64 @@ def decline_message(hits: list[Hit]) -> str:
 
 @dataclass(frozen=True)
 class Answer:
-    """An answer as it grows: `delta` is what the last step added; `done` marks the final one."""
+    """An answer as it grows: `delta` is what the last step added; `done` marks the final one.
+
+    `text` is the model's checked words (or, when none survived, a note saying so); `evidence` is the
+    handbook passages the answer rests on, numbered [1], [2], ... as cited, and always shown under it.
+    """
 
     question: str
     text: str = ""
     delta: str = ""
     sources: list[Hit] = field(default_factory=list)
-    refused: bool = False
+    evidence: list[Evidence] = field(default_factory=list)
+    refused: bool = False  # no answer: declined by retrieval, or the model said "not covered"
     declined: bool = False  # refused by retrieval, without calling the model
+    fallback: str = ""  # why the model's words were not shown ("" when they were)
     done: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     prompt_tokens: int = 0
     rewritten: str = ""  # the standalone question a follow-up was rewritten into
+    dropped: list[tuple[str, str]] = field(default_factory=list)  # the model's sentences withheld, and why
+    signals: dict[str, float] = field(default_factory=dict)  # what answerability was judged on
+    suggestions: list[str] = field(default_factory=list)  # after a decline: the closest handbook questions
+    raw: str = ""  # everything the model wrote, for the eval
 
     def cited_sources(self) -> list[int]:
-        return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.sources)]
+        return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]
+
+    def evidence_markdown(self) -> str:
+        """ "From the handbook": each passage verbatim, with its section and line range."""
+        if not self.evidence:
+            return ""
+        parts = ["**From the handbook**"]
+        for n, e in enumerate(self.evidence, start=1):
+            p = e.passage
+            lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
+            quoted = "\n".join(f"> {line}" for line in p.text.splitlines())
+            parts.append(f"[{n}] _{p.section} · {lines}_\n{quoted}")
+        return "\n\n".join(parts)
+
+    def shown(self) -> str:
+        """The whole answer as a learner sees it: the model's words, then the handbook's."""
+        return "\n\n".join(part for part in (self.text, self.evidence_markdown()) if part)
+
+    def shown_plain(self) -> str:
+        """The same in plain words (what the eval scores as "the answer as shown")."""
+        return " ".join(part for part in (self.text if not self.fallback else "", *self._plain_evidence()) if part)
+
+    def _plain_evidence(self) -> list[str]:
+        return [e.passage.plain for e in self.evidence]
 
     def to_dict(self) -> dict[str, Any]:
         out = {
             "question": self.question,
             "answer": self.text,
             "refused": self.refused,
+            "declined": self.declined,
+            "fallback": self.fallback,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "suggestions": self.suggestions,
             "sources": [h.to_dict() for h in self.sources],
             "timings": self.timings,
         }
@@ -79,6 +124,8 @@ class Assistant:
         self._llm_factory = llm_factory
         self._llm: Any = None
         self.generations = 0  # how many times the model was asked to generate
+        self.vectors = CachedEmbeddings(retriever.embedder)
+        self._handbook_lines: list[str] | None = None
 
     @property
     def llm(self) -> Any:
@@ -126,8 +173,9 @@ class Assistant:
         query = clean_question(rewritten, self.settings.max_question_chars) if rewritten else question
         found = self.retriever.search(query, self.options(**(retrieval or {})))
         retrieve_ms = (time.perf_counter() - started) * 1000
-        answer = Answer(question=question, sources=found.hits, rewritten=rewritten)
-        if found.best_score < self.settings.min_score or not found.hits:
+        evidence, signals, answerable = self.judge(query, found)
+        answer = Answer(question=question, sources=found.hits, rewritten=rewritten, signals=signals)
+        if not answerable:
             text = decline_message(found.hits)
             yield replace(
                 answer,
@@ -136,28 +184,74 @@ class Assistant:
                 refused=True,
                 declined=True,
                 done=True,
+                suggestions=self.suggestions(query),
                 timings={
                     "retrieve_ms": round(retrieve_ms, 1),
                     "ttft_ms": 0.0,
-                    "total_ms": round(retrieve_ms, 1),
+                    "total_ms": round((time.perf_counter() - started) * 1000, 1),
                     "tokens": 0,
                     "tokens_per_s": 0.0,
                 },
             )
             return
+        answer = replace(answer, evidence=evidence)
         yield answer
-        hits, messages = self.prompt_for(query, found.hits)
-        answer = replace(answer, sources=hits)
+        messages = build_messages(query, [e.passage.plain for e in evidence])
         yield from self._generate(answer, messages, self.params(**(generation or {})), started, retrieve_ms)
 
-    def prompt_for(self, question: str, hits: list[Hit]) -> tuple[list[Hit], list[dict[str, str]]]:
-        """The sources that fit the prompt budget and the chat messages built from them."""
-        sources = fit_sources(
-            [Source(h.chunk.section, h.chunk.text) for h in hits],
-            self.llm.count_tokens,
-            self.settings.max_source_tokens,
+    def judge(self, question: str, found: Retrieval) -> tuple[list[Evidence], dict[str, float], bool]:
+        """The evidence, the signals, and whether the handbook answers the question (rag/answerable.py).
+
+        A bank question asked again (its answer taken whole as evidence) is answerable by definition.
+        """
+        evidence, signals = self.signals(question, found)
+        bank_match = bool(evidence) and evidence[0].passage.kind == "qa"
+        signals["probability"] = 1.0 if bank_match else self.answerability.probability(signals)
+        return evidence, signals, bool(evidence) and (bank_match or self.answerability.answerable(signals))
+
+    def signals(self, question: str, found: Retrieval) -> tuple[list[Evidence], dict[str, float]]:
+        """The evidence, and retrieval's signals with the best evidence score added."""
+        evidence = self.evidence_for(question, found.hits) if found.hits else []
+        return evidence, {**found.signals, "evidence": evidence[0].score if evidence else 0.0}
+
+    @cached_property
+    def answerability(self) -> AnswerabilityModel:
+        return AnswerabilityModel.load(self.settings.answerability_model or MODEL_FILE)
+
+    def suggestions(self, question: str, n: int = 3) -> list[str]:
+        """The handbook's own questions closest to this one: "Did you mean ...?" after a decline."""
+        asked = [c.text.splitlines()[0].strip("* ") for c in self.retriever.chunks if c.kind == "qa" and c.qid]
+        asked = [re.sub(r"^Q\d+\s*[:.]\s*", "", q) for q in asked]
+        if not asked:
+            return []
+        sims = self.vectors(asked) @ self.retriever.embed(question)
+        return [asked[i] for i in np.argsort(-sims)[:n]]
+
+    @property
+    def handbook_lines(self) -> list[str]:
+        """The handbook's lines, to give each passage its own line number (empty when unreadable)."""
+        if self._handbook_lines is None:
+            try:
+                self._handbook_lines = self.settings.handbook.read_text(encoding="utf-8").splitlines()
+            except (OSError, UnicodeDecodeError):
+                self._handbook_lines = []
+        return self._handbook_lines
+
+    def evidence_for(self, question: str, hits: list[Hit]) -> list[Evidence]:
+        """The few passages of the retrieved chunks that answer the question (rag/evidence.py)."""
+        return choose_evidence(
+            question,
+            self.retriever.embed(question),
+            [h.chunk for h in hits],
+            self.vectors,
+            n=self.settings.evidence,
+            handbook_lines=self.handbook_lines,
         )
-        return hits[: len(sources)], build_messages(question, sources)
+
+    def prompt_for(self, question: str, hits: list[Hit]) -> tuple[list[Evidence], list[dict[str, str]]]:
+        """The evidence for a question and the chat messages built from it."""
+        evidence = self.evidence_for(question, hits)
+        return evidence, build_messages(question, [e.passage.plain for e in evidence])
 
     def _generate(
         self,
@@ -167,26 +261,56 @@ class Assistant:
         started: float,
         retrieve_ms: float,
     ) -> Iterator[Answer]:
+        """Stream the model's sentences that pass the guards (rag/guard.py); fall back to the evidence alone."""
         self.generations += 1
         prompt_tokens = self.llm.prompt_tokens(messages)
         gen_start = time.perf_counter()
         first = last = 0.0
         tokens = 0
+        raw = ""
+        evidence = answer.evidence
+        passage_vectors = self.vectors([e.passage.plain for e in evidence]) if evidence else None
+        gate = Gate(passage_vectors, self.vectors) if passage_vectors is not None else None
+
+        def pieces() -> Iterator[str]:
+            nonlocal first, last, tokens, raw
+            for piece in guard_loops(self.llm.stream(messages, params)):
+                last = time.perf_counter()
+                first = first or last
+                tokens += 1
+                raw += piece
+                yield piece
+
         text = ""
-        for piece in guard_loops(self.llm.stream(messages, params)):
-            last = time.perf_counter()
-            first = first or last
-            tokens += 1
-            text += piece
-            yield replace(answer, text=text, delta=piece, prompt_tokens=prompt_tokens)
+        first_shown = 0.0
+        if gate is None:  # closed-book and other evidence-free generation: the text as written
+            for piece in pieces():
+                text += piece
+                yield replace(answer, text=text, delta=piece, prompt_tokens=prompt_tokens)
+        else:
+            stream = pieces()
+            try:
+                for sentence in gated(stream, gate):
+                    first_shown = first_shown or time.perf_counter()
+                    text += sentence
+                    yield replace(answer, text=text, delta=sentence, prompt_tokens=prompt_tokens)
+            finally:
+                stream.close()  # stops the model when the gate has enough sentences
         end = time.perf_counter()
-        text = trim_loop(text).strip()
-        if leaks_prompt(text):  # never show the instructions, whatever the question asked for
-            text = PROMPT_WITHHELD
+        text = text.strip()
+        fallback = ""
+        if leaks_prompt(raw):  # never show the instructions, whatever the question asked for
+            text, fallback = PROMPT_WITHHELD, "withheld"
+        elif gate is not None and not gate.kept:
+            why = "it said the handbook does not cover this" if gate.refused else "its words did not match the handbook"
+            if not raw.strip():
+                why = "it wrote nothing"
+            text, fallback = FALLBACK_NOTE.format(why=why), ("model-refused" if gate.refused else "not-grounded")
         gen_s = (last - first) if tokens > 1 else 0.0
         timings = {
             "retrieve_ms": round(retrieve_ms, 1),
             "ttft_ms": round(((first or end) - gen_start) * 1000, 1),
+            "first_shown_ms": round(((first_shown or end) - gen_start) * 1000, 1),
             "total_ms": round((end - started) * 1000, 1),
             "tokens": tokens,
             "tokens_per_s": round((tokens - 1) / gen_s, 1) if gen_s > 0 else 0.0,
@@ -196,10 +320,13 @@ class Assistant:
             answer,
             text=text,
             delta="",
-            refused=is_refusal(text),
+            refused=gate is None and is_refusal(text),
+            fallback=fallback,
             done=True,
             timings=timings,
             prompt_tokens=prompt_tokens,
+            dropped=list(gate.dropped) if gate else [],
+            raw=raw,
         )
 
     def ask(self, question: str, on_delta: Callable[[str], None] | None = None, **kwargs: Any) -> Answer:
@@ -212,11 +339,12 @@ class Assistant:
         assert final is not None and final.done
         return final
 
-    def generate_with(self, messages: list[dict[str, str]], **generation: Any) -> Answer:
-        """Generate from given messages (the eval's closed-book and oracle modes), timed like `ask`."""
+    def generate_with(
+        self, messages: list[dict[str, str]], evidence: list[Evidence] | None = None, **generation: Any
+    ) -> Answer:
+        """Generate from given messages (the eval's closed-book and oracle modes), timed like `ask`; with
+        `evidence`, through the same guards as `ask`."""
         started = time.perf_counter()
-        steps = self._generate(
-            Answer(question=messages[-1]["content"]), messages, self.params(**generation), started, 0.0
-        )
-        *_, final = steps
+        answer = Answer(question=messages[-1]["content"], evidence=list(evidence or []))
+        *_, final = self._generate(answer, messages, self.params(**generation), started, 0.0)
         return final

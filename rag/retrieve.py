@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -11,6 +13,7 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from ingest.index import IndexStore
+from rag.evidence import content_terms
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
@@ -84,6 +87,7 @@ class RetrievalOptions:
 class Retrieval:
     hits: list[Hit]
     best_score: float  # the best dense similarity over the whole index: the evidence strength
+    signals: dict[str, float] = field(default_factory=dict)  # what answerability is judged on (rag/answerable.py)
 
 
 class Retriever:
@@ -102,6 +106,8 @@ class Retriever:
         # The heading path counts twice for BM25 (it is also inside embed_text): a passage's title names
         # its topic better than any sentence in it.
         self._bm25 = _build_bm25([f"{c.section}\n{c.embed_text}" for c in self.chunks])
+        self._terms = [content_terms(c.embed_text) for c in self.chunks]
+        self._df = Counter(t for terms in self._terms for t in terms)
 
     def embed(self, question: str) -> np.ndarray:
         return np.asarray(self.embedder.embed_query(question), dtype=np.float32)
@@ -118,7 +124,9 @@ class Retriever:
         return [self.position[i] for i in got["ids"][0] if i in self.position]
 
     def bm25_ranking(self, question: str, depth: int, exclude_bank: bool) -> list[int]:
-        scores = _bm25_scores(self._bm25, question, len(self.chunks))
+        return self._bm25_order(_bm25_scores(self._bm25, question, len(self.chunks)), depth, exclude_bank)
+
+    def _bm25_order(self, scores: np.ndarray, depth: int, exclude_bank: bool) -> list[int]:
         if exclude_bank:
             scores = np.where(self.bank, -np.inf, scores)
         order = np.argsort(-scores, kind="stable")
@@ -134,11 +142,14 @@ class Retriever:
         depth = max(options.depth, options.k)
         rankings: list[list[int]] = []
         weights: list[float] = []
+        dense = self.dense_ranking(query, depth, options.exclude_bank)
+        bm25_scores = _bm25_scores(self._bm25, question, len(self.chunks))
+        bm25 = self._bm25_order(bm25_scores, depth, options.exclude_bank)
         if options.retriever in ("dense", "hybrid"):
-            rankings.append(self.dense_ranking(query, depth, options.exclude_bank))
+            rankings.append(dense)
             weights.append(options.dense_weight)
         if options.retriever in ("bm25", "hybrid"):
-            rankings.append(self.bm25_ranking(question, depth, options.exclude_bank))
+            rankings.append(bm25)
             weights.append(options.bm25_weight)
         fused = [
             i
@@ -151,7 +162,27 @@ class Retriever:
             pool = fused[: max(options.k * 4, 10)]
             fused = [pool[j] for j in mmr(query, self.vectors[pool], len(pool), options.mmr_lambda)]
         hits = self._to_hits(fused, similarity, options)
-        return Retrieval(hits=hits, best_score=best)
+        signals = {
+            "dense": best,
+            "bm25": float(bm25_scores[bm25[0]]) if bm25 else 0.0,
+            "agree": float(bool(dense and bm25) and self.chunks[dense[0]].section == self.chunks[bm25[0]].section),
+            "coverage": self.coverage(question, fused[:5]),
+        }
+        return Retrieval(hits=hits, best_score=best, signals=signals)
+
+    def coverage(self, question: str, top: list[int]) -> float:
+        """IDF-weighted share of the question's content terms found in the top chunks' text.
+
+        A topic the handbook only names in its Table of Contents, or never, leaves its rarest terms
+        uncovered ("Kalman", "Thompson"); a term unseen in the whole handbook weighs the most.
+        """
+        terms = content_terms(question)
+        if not terms:
+            return 0.0
+        n = len(self.chunks)
+        found = set().union(*(self._terms[i] for i in top)) if top else set()
+        weight = {t: math.log((n + 1) / (self._df.get(t, 0) + 0.5)) for t in terms}
+        return sum(w for t, w in weight.items() if t in found) / sum(weight.values())
 
     def _to_hits(self, ranked: list[int], similarity: np.ndarray, options: RetrievalOptions) -> list[Hit]:
         chunks = self.chunks

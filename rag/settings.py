@@ -51,17 +51,17 @@ class Settings:
     mmr: bool = False
     mmr_lambda: float = 0.7
     merge_adjacent: bool = True
-    min_score: float = 0.36  # below this best dense similarity the assistant declines (calibrated, eval/README.md)
+    answerability_model: Path | None = None  # None: rag/answerable.json (fitted by `hbrag eval decline --fit`)
     # Generation
     temperature: float = 0.2
-    max_tokens: int = 320
+    max_tokens: int = 120  # two or three sentences; longer answers drift from the evidence
     top_k: int = 40
     top_p: float = 0.95
     repeat_penalty: float = 1.1  # higher penalises copying from the sources (eval/README.md)
     seed: int = 42
     threads: int = field(default_factory=_physical_cores)
     n_ctx: int = 2048
-    max_source_tokens: int = 400  # prompt budget for the sources (make bench-context); lowest-ranked dropped first
+    evidence: int = 3  # handbook passages (sentences, bullets, table rows) given to the model and shown
     max_question_chars: int = 2000
     # Study and UI
     progress_db: Path = field(default_factory=lambda: _user_data_dir() / "progress.sqlite")

@@ -56,6 +56,7 @@ def test_ask_read_a_source_and_browse_the_handbook(browser, served):
     page.locator("#timings").get_by_text("first token").wait_for(timeout=180_000)
     answer = page.locator("#chat [data-testid='bot']").last.inner_text()
     assert answer.strip() and "⚠️" not in answer
+    assert "From the handbook" in answer and "lines" in answer  # the handbook's own words, with lines
 
     source = page.locator("#sources details").first
     source.locator("summary").click()
@@ -75,5 +76,19 @@ def test_ask_read_a_source_and_browse_the_handbook(browser, served):
     page.locator("#section-view").click()  # close the list before the screenshot
     page.wait_for_timeout(500)
     page.screenshot(path=str(ARTIFACTS / "handbook.png"), full_page=True)
+    # A question the handbook does not cover: declined, with its closest questions one click away.
+    page.get_by_role("tab", name="Chat").click()
+    box.fill("What is the capital of France?")
+    box.press("Enter")
+    did_you_mean = page.locator("#did-you-mean")
+    did_you_mean.wait_for(state="visible", timeout=120_000)
+    assert "does not cover" in page.locator("#chat [data-testid='bot']").last.inner_text()
+    suggestion = did_you_mean.locator("button, td, .gallery-item").first
+    wanted = suggestion.inner_text().strip()
+    suggestion.click()
+    page.wait_for_function(
+        "(w) => document.querySelector('#question textarea').value.trim() === w", arg=wanted, timeout=30_000
+    )
+    page.screenshot(path=str(ARTIFACTS / "declined.png"), full_page=True)
     (ARTIFACTS / "browser_timings.json").write_text(json.dumps({"enter_to_first_token_s": round(first_token_s, 2)}))
     page.close()

@@ -27,6 +27,9 @@ def test_ask_json_end_to_end(cli_env, handbook_text):
         cited = "\n".join(lines[source["line_start"] - 1 : source["line_end"]])
         assert source["text"].splitlines()[0] in cited and source["text"].splitlines()[-1] in cited
     assert any("p-value" in s["text"].lower() for s in data["sources"])
+    assert data["evidence"]  # the handbook's own words, each at its own line
+    for e in data["evidence"]:
+        assert e["text"].splitlines()[0].strip() in lines[e["line_start"] - 1]
 
 
 def test_retrieve_batch_json(cli_env, tmp_path):
@@ -52,7 +55,7 @@ def test_ask_batch_json_keeps_order(cli_env, tmp_path):
 def test_chat_keeps_answering_and_understands_follow_ups(cli_env):
     out = hbrag(["chat", "--max-tokens", "24"], cli_env, stdin="What is a GAN?\nand how is it trained?\nexit\n")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("Sources:") == 2
+    assert out.stdout.count("From the handbook:") == 2 and out.stdout.count("Retrieved sections:") == 2
     assert "(searching for: how is GAN trained?)" in out.stderr
 
 

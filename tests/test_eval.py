@@ -61,7 +61,7 @@ def test_retrieval_eval_end_to_end(cli_env, runs_dir):
     summary = json.loads((run / "summary.json").read_text())
     default, learner = summary["configs"]  # the bank, and learners' paraphrases
     assert 0 <= summary["configs"][default]["heldout"]["recall@5"] <= 1
-    assert summary["configs"][learner]["full"]["questions"] == 30
+    assert summary["configs"][learner]["full"]["questions"] >= 80
     assert summary["refusal"]["unanswerable_questions"] >= 30
     assert 0 <= summary["refusal"]["false_refusal_rate_paraphrases"] <= 1
     report = (run / "report.md").read_text()
@@ -81,8 +81,10 @@ def test_fail_under_exits_non_zero(cli_env, runs_dir):
 
 
 def test_answer_eval_end_to_end(cli_env, runs_dir):
+    """Held out: the bank is neither retrieved nor evidence; prose, evidence and the answer as shown scored apart."""
     out = subprocess.run(
-        [*HBRAG, "eval", "answers", "--limit", "3", "--max-tokens", "48", "--runs-dir", str(runs_dir), "--json"],
+        [*HBRAG, "eval", "answers", "--limit", "3", "--max-tokens", "48", "--setting", "heldout"]
+        + ["--runs-dir", str(runs_dir), "--json"],
         env=cli_env,
         capture_output=True,
         text=True,
@@ -93,9 +95,31 @@ def test_answer_eval_end_to_end(cli_env, runs_dir):
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 9 and {r["mode"] for r in rows} == {"closed-book", "rag", "oracle"}
     for r in rows:
-        assert -1 <= r["semantic_similarity"] <= 1 and r["tokens"] > 0
-        assert (r["groundedness"] is None) == (r["mode"] == "closed-book")
+        assert -1 <= r["shown_similarity"] <= 1
+        assert (r["groundedness"] is None) == (r["mode"] == "closed-book" or r["declined"])
+        assert r["citations_valid"] and not r["header_dump"]
+        assert not any(e["section"].startswith(("Section 19", "Section 20")) for e in r["evidence"])
     assert all(r["retrieved_ids"] for r in rows if r["mode"] == "rag")
     summary = json.loads((run / "summary.json").read_text())
-    assert set(summary["modes"]) == {"closed-book", "rag", "oracle"}
-    assert (run / "metrics_by_mode.png").exists() and (run / "report.md").exists()
+    assert set(summary["modes"]) == {"closed-book", "rag/heldout", "oracle/heldout"}
+    assert (run / "metrics_by_mode.png").exists() and "Worst 10" in (run / "report.md").read_text()
+
+
+def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path):
+    """A question file without references: counted as answered, declined, fell back, header dumps."""
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"q": "Some of my columns have lots of blanks, what can I do?"}\n{"q": "Who painted the Mona Lisa?"}\n'
+    )
+    out = subprocess.run(
+        [*HBRAG, "eval", "answers", "--questions", str(questions), "--mode", "rag", "--max-tokens", "48"]
+        + ["--runs-dir", str(runs_dir), "--json"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)["summary"]["modes"]["rag/full"]
+    assert summary["questions"] == 2 and summary["declined_rate"] == 0.5
+    assert summary["header_dumps"] == 0 and summary["invalid_citations"] == 0

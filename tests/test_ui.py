@@ -26,13 +26,13 @@ def user(text):
 
 def test_question_streams_an_answer_with_sources(client):
     job = client.submit(user("What is the bias-variance tradeoff?"), 3, "hybrid", 0.0, 64, api_name="/respond")
-    history, sources, timings = job.result()
+    history, sources, timings, _ = job.result()
     outputs = job.outputs()
-    assert len(outputs) > 3  # streamed: many partial updates before the last one
+    assert len(outputs) >= 3  # streamed: the evidence first, then the checked sentences one by one
     answer = history[-1]
     assert answer["role"] == "assistant"
     text = "".join(part.get("text", "") for part in answer["content"])
-    assert text and not text.startswith("⚠️")
+    assert text and not text.startswith("⚠️") and "From the handbook" in text
     assert "Bias-Variance Tradeoff" in sources and "<details" in sources and "lines" in sources
     assert "first token" in timings
     partial_texts = ["".join(p.get("text", "") for p in out[0][-1]["content"]) for out in outputs]
@@ -58,12 +58,13 @@ def test_two_clients_at_once_are_both_answered(served):
 
 
 def test_declined_question_is_a_message_not_an_error(client):
-    history, sources, timings = client.predict(
+    history, sources, timings, did_you_mean = client.predict(
         user("How do I bake sourdough bread?"), 3, "hybrid", 0.2, 64, api_name="/respond"
     )
     text = "".join(p.get("text", "") for p in history[-1]["content"])
     assert text.startswith("The handbook does not cover this.") and "nearest sections" in text.lower()
     assert "Nearest sections" in sources and "Declined" in timings
+    assert did_you_mean  # the closest handbook questions, offered as buttons
 
 
 def test_follow_up_is_rewritten_before_retrieval(client):
@@ -72,7 +73,7 @@ def test_follow_up_is_rewritten_before_retrieval(client):
         msg("assistant", "Overfitting is ..."),
         msg("user", "and how do I fix it?"),
     ]
-    _, sources, _ = client.predict(history, 3, "hybrid", 0.0, 32, api_name="/respond")
+    _, sources, _, _ = client.predict(history, 3, "hybrid", 0.0, 32, api_name="/respond")
     assert "Searched for:** how do I fix overfitting?" in sources
 
 

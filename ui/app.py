@@ -69,6 +69,8 @@ def timings_text(answer: Answer) -> str:
     t = answer.timings
     if answer.declined:
         return f"Declined without calling the model (retrieval {t.get('retrieve_ms', 0):.0f} ms)."
+    if answer.fallback:
+        return f"The model's words were withheld ({answer.fallback}); the handbook's own words are shown."
     return (
         f"retrieval {t.get('retrieve_ms', 0):.0f} ms · first token {t.get('ttft_ms', 0) / 1000:.1f} s · "
         f"{t.get('tokens', 0)} tokens at {t.get('tokens_per_s', 0):.0f}/s · prompt {t.get('prompt_tokens', 0)} tokens"
@@ -127,7 +129,7 @@ def build_app(runtime: Runtime) -> Any:
 
     def respond(history: list[dict], k: int, retriever: str, temperature: float, max_tokens: int):
         if not history or history[-1]["role"] != "user":
-            yield history, gr.skip(), gr.skip()
+            yield history, gr.skip(), gr.skip(), gr.skip()
             return
         question = message_text(history[-1]["content"])
         asked = [message_text(m["content"]) for m in history[:-1] if m["role"] == "user"]
@@ -140,15 +142,18 @@ def build_app(runtime: Runtime) -> Any:
                 generation={"temperature": float(temperature), "max_tokens": int(max_tokens)},
                 rewritten=rewritten if rewritten != question else "",
             ):
-                history[-1] = {"role": "assistant", "content": step.text or "…"}
-                yield history, sources_markdown(step), timings_text(step) if step.done else "Generating…"
+                # The evidence shows the moment it is chosen; the model's checked sentences stream above it.
+                history[-1] = {"role": "assistant", "content": step.shown() or "…"}
+                did_you_mean = gr.Dataset(samples=[[q] for q in step.suggestions], visible=bool(step.suggestions))
+                status = timings_text(step) if step.done else "Generating…"
+                yield history, sources_markdown(step), status, did_you_mean
         except HbragError as exc:
             history[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
-            yield history, gr.skip(), ""
+            yield history, gr.skip(), "", gr.skip()
         except Exception as exc:  # a readable message in the page, never a stack trace
             log.exception("answering failed")
             history[-1] = {"role": "assistant", "content": f"⚠️ Something went wrong while answering: {exc}"}
-            yield history, gr.skip(), ""
+            yield history, gr.skip(), "", gr.skip()
 
     with gr.Blocks(title="handbook-rag") as app:
         gr.Markdown("## handbook-rag · study assistant for the DS / ML / AI interview handbook")
@@ -161,6 +166,13 @@ def build_app(runtime: Runtime) -> Any:
                     submit_btn=True,
                     elem_id="question",
                     max_length=s.max_question_chars,
+                )
+                suggestions = gr.Dataset(
+                    components=[question],
+                    samples=[],
+                    label="Did you mean one of the handbook's questions?",
+                    visible=False,
+                    elem_id="did-you-mean",
                 )
                 gr.Examples(EXAMPLES, inputs=question, label="Try")
                 new_chat = gr.Button("New chat", variant="secondary", elem_id="new-chat")
@@ -186,7 +198,7 @@ def build_app(runtime: Runtime) -> Any:
         ).then(
             respond,
             [chatbot, k, retriever, temperature, max_tokens],
-            [chatbot, sources, timings],
+            [chatbot, sources, timings, suggestions],
             concurrency_limit=1,
             concurrency_id="llm",
             api_name="respond",
@@ -199,6 +211,7 @@ def build_app(runtime: Runtime) -> Any:
             api_visibility="private",
         )
         section.change(handbook.render, section, section_view, queue=False, api_name="section")
+        suggestions.click(lambda sample: sample[0], suggestions, question, queue=False, api_visibility="private")
 
         def ask_api(question_text: str, max_tokens: int = 0) -> dict:
             """One question in, the final answer with its sources out (for scripts and gradio_client)."""

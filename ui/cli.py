@@ -116,7 +116,7 @@ def _questions(question: str | None, batch: Path | None) -> list[str]:
 def _print_sources(answer: Any) -> None:
     if not answer.sources:
         return
-    click.echo("\nNearest sections:" if answer.declined else "\nSources:")
+    click.echo("\nNearest sections:" if answer.declined else "\nRetrieved sections:")
     for n, h in enumerate(answer.sources, start=1):
         c = h.chunk
         click.echo(f"  [{n}] {c.section}  (handbook lines {c.line_start}-{c.line_end})")
@@ -149,12 +149,30 @@ def _answer_and_print(
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return answer
-    if answer.declined:
+    if answer.declined or answer.fallback:
         click.echo(answer.text)
     click.echo()
+    _print_evidence(answer)
+    if answer.suggestions:
+        click.echo("\nDid you mean one of the handbook's questions?")
+        for s in answer.suggestions:
+            click.echo(f"  - {s}")
     _print_sources(answer)
     _print_timings(answer)
     return answer
+
+
+def _print_evidence(answer: Any) -> None:
+    """The handbook's own words under the answer, each with its section and lines."""
+    if not answer.evidence:
+        return
+    click.secho("\nFrom the handbook:", bold=True)
+    for n, e in enumerate(answer.evidence, start=1):
+        p = e.passage
+        lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
+        click.secho(f"  [{n}] {p.section} ({lines})", dim=True)
+        for line in p.text.splitlines():
+            click.echo(f"      {line}")
 
 
 @cli.command()

@@ -1,0 +1,79 @@
+"""Does the handbook answer this question? A small logistic model over retrieval's signals.
+
+One dense-similarity threshold cannot tell a learner's everyday wording of a covered topic from a topic
+the handbook only names: both score 0.25-0.45. Several signals together can: the best dense similarity,
+the best BM25 score, whether dense and BM25 agree on the top section, how much of the question's rarest
+vocabulary occurs in the retrieved text, and how well the best evidence passage matches. The weights
+and the threshold live in `answerable.json` beside this file, fitted by `hbrag eval decline --fit` on
+the labelled sets named in it (cross-validated figures in eval/README.md). Applying it needs no
+scikit-learn: it is a dot product.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.errors import HbragError
+
+FEATURES = ("dense", "bm25", "agree", "coverage", "evidence")
+MODEL_FILE = Path(__file__).resolve().parent / "answerable.json"
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class AnswerabilityModel:
+    """Standardised features, logistic weights, and the probability under which the assistant declines."""
+
+    weights: dict[str, float]
+    intercept: float
+    mean: dict[str, float]
+    scale: dict[str, float]
+    threshold: float
+    fitted_on: dict[str, object]
+
+    def probability(self, signals: Mapping[str, float]) -> float:
+        z = self.intercept
+        for name in FEATURES:
+            value = float(signals.get(name, 0.0))
+            z += self.weights[name] * (value - self.mean[name]) / (self.scale[name] or 1.0)
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def answerable(self, signals: Mapping[str, float]) -> bool:
+        return self.probability(signals) >= self.threshold
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "features": list(FEATURES),
+                "weights": self.weights,
+                "intercept": self.intercept,
+                "mean": self.mean,
+                "scale": self.scale,
+                "threshold": self.threshold,
+                "fitted_on": self.fitted_on,
+            },
+            indent=1,
+        )
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> AnswerabilityModel:
+        """Read strictly: a file of another format or with other features is an error, not a guess."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise HbragError(f"answerability model {path} is unreadable: run `hbrag eval decline --fit`") from exc
+        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
+            raise HbragError(f"answerability model {path} is of another version: run `hbrag eval decline --fit`")
+        return cls(
+            weights={k: float(v) for k, v in data["weights"].items()},
+            intercept=float(data["intercept"]),
+            mean={k: float(v) for k, v in data["mean"].items()},
+            scale={k: float(v) for k, v in data["scale"].items()},
+            threshold=float(data["threshold"]),
+            fitted_on=dict(data.get("fitted_on", {})),
+        )

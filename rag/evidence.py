@@ -1,0 +1,295 @@
+"""Evidence: the few handbook passages (a sentence, a bullet, a table row) that answer the question.
+
+A 135M model cannot use 400 tokens of raw chunks; it can rephrase three short facts. And a learner is
+best served by the handbook's own words, with line numbers. So retrieval's chunks are split into
+passages, each scored against the question (MiniLM cosine plus the share of the question's content
+terms it contains), and the best few become both the model's whole context and the "From the handbook"
+block shown under the answer. A bank Q&A whose question matches the learner's is the best evidence
+there is: its answer is taken whole.
+
+Pure functions of plain data; the embedding function is passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ingest.chunking import Chunk
+
+# A bank question this similar to the learner's is the same question (checked on the paraphrase set:
+# learners' rewordings of bank questions score 0.70-0.95, neighbouring bank questions under 0.70).
+SAME_QUESTION = 0.72
+# Weight of the exact-term share next to the cosine (embeddings miss rare terms such as "L1" or "ReLU").
+TERM_WEIGHT = 0.25
+# A passage this far below the best one is about something else.
+SPREAD = 0.3
+# Later-ranked chunks are a little less likely to be the teaching section.
+RANK_DECAY = 0.03
+
+_DRAWING = re.compile(r"[\u2190-\u21ff\u2500-\u259f\u25a0-\u25ff]")
+_BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+]|\d+[.)])\s+")
+_QUOTE = re.compile(r"^\s*>\s?")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'*])")
+_QUESTION_LINE = re.compile(r"^\*\*Q\d+\s*[:.]\s*(.+?)\*\*\s*$")
+_WORD = re.compile(r"[a-z0-9][a-z0-9\-]*")
+_STOP_WORDS = (
+    "a an the of to in on for and or is are was were be been being do does did how what why when which who "
+    "whom whose where can could should would will shall may might must i you we they it its this that these "
+    "those my your our their me us them with without from by at as into about between vs versus than then "
+    "so if not no yes there here also just more most some any each other such only very too much many get "
+    "got use used using work works explain describe difference differences different mean means tell give "
+    "good best way ways thing things happen happens something my"
+)
+_STOP = frozenset(_STOP_WORDS.split())
+
+
+@dataclass(frozen=True)
+class Passage:
+    """One unit of evidence: `text` is shown verbatim; `plain` is what the model and the embedder read."""
+
+    text: str
+    plain: str
+    section: str
+    line_start: int
+    line_end: int
+    kind: str  # sentence / item / row / code / qa
+    chunk_id: str = ""
+    rank: int = 1  # the retrieval rank of its chunk
+    question: str = ""  # for kind "qa": the bank question it answers
+
+
+@dataclass(frozen=True)
+class Evidence:
+    passage: Passage
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.passage
+        return {
+            "text": p.text,
+            "section": p.section,
+            "line_start": p.line_start,
+            "line_end": p.line_end,
+            "kind": p.kind,
+            "score": round(self.score, 4),
+        }
+
+
+def plain(text: str) -> str:
+    """Markdown to reading text: no emphasis, bullets, quote marks or table pipes."""
+    text = _DRAWING.sub(" ", text)
+    text = "\n".join(_BULLET.sub("", _QUOTE.sub("", line)) for line in text.splitlines())
+    text = re.sub(r"[*_`#]+", "", text)
+    return " ".join(text.split())
+
+
+def _locate(line: str, lines: Sequence[str] | None, lo: int, hi: int, fallback: int) -> int:
+    """The 1-based handbook line holding `line`, searched within [lo, hi]; `fallback` if not found."""
+    if lines:
+        wanted = line.strip()
+        for n in range(max(lo, 1), min(hi, len(lines)) + 1):
+            if lines[n - 1].strip() == wanted:
+                return n
+    return fallback
+
+
+def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None = None) -> list[Passage]:
+    """Split a chunk into passages: sentences of paragraphs, list items, table rows (header kept), code lines.
+
+    A bank Q&A chunk also yields its whole answer as one passage (kind "qa"). Line numbers come from the
+    handbook's own lines when given, else from the chunk's start plus the offset.
+    """
+    section = chunk.section
+    lines = chunk.text.splitlines()
+    out: list[Passage] = []
+
+    def add(text: str, kind: str, offset: int, end_offset: int | None = None, question: str = "") -> None:
+        flat = plain(text) if kind != "row" else text
+        if len(flat) < 12 or (kind != "qa" and flat.endswith(":") and len(flat.split()) <= 6):
+            return  # a label such as "**Solutions**:" says nothing alone
+        if kind != "qa" and (flat.endswith("?") or flat.startswith("Question:")):
+            return  # a question is not evidence for an answer
+        guess = chunk.line_start + offset
+        start = _locate(lines[offset], handbook_lines, chunk.line_start - 2, chunk.line_end, guess)
+        end = start + ((end_offset if end_offset is not None else offset) - offset)
+        shown = "\n".join(_QUOTE.sub("", line) for line in text.splitlines())  # quote marks: we quote it ourselves
+        out.append(
+            Passage(
+                shown,
+                flat,
+                section,
+                start,
+                min(max(end, start), max(chunk.line_end, start)),
+                kind,
+                chunk.id,
+                rank,
+                question,
+            )
+        )
+
+    if chunk.kind == "qa" and lines:
+        match = _QUESTION_LINE.match(lines[0].strip())
+        body = [i for i in range(1, len(lines)) if lines[i].strip()]
+        if match and body:
+            answer = "\n".join(lines[body[0] : body[-1] + 1])
+            add(answer, "qa", body[0], body[-1], question=match.group(1).strip())
+
+    in_code = False
+    header: list[str] = []
+    for i, raw in enumerate(lines):
+        line = raw.rstrip()
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+            continue
+        if not line.strip() or _QUESTION_LINE.match(line.strip()):
+            header = [] if not line.strip() else header
+            continue
+        if in_code:
+            # Formulas and definitions ("Total Error = Bias² + ..."), not a diagram's labels.
+            if not _DRAWING.search(line) and len(line.split()) >= 3 and ("=" in line or ":" in line):
+                add(line.strip(), "code", i)
+            continue
+        if line.lstrip().startswith("|"):
+            if not header:
+                header = [line]
+            elif _TABLE_RULE.match(line):
+                header.append(line)
+            else:
+                add(_row_text(header, line), "row", i)
+            continue
+        if _BULLET.match(line):
+            add(line.strip(), "item", i)
+            continue
+        for sentence in _SENTENCE.split(_QUOTE.sub("", line).strip()):
+            add(sentence, "sentence", i)
+    return out
+
+
+def _cells(line: str) -> list[str]:
+    return [plain(c) for c in line.strip().strip("|").split("|")]
+
+
+def _row_text(header: list[str], row: str) -> str:
+    """A table row read with its header: "Problem: High Bias; Solutions: More features, ..."."""
+    names = _cells(header[0])
+    values = _cells(row)
+    if len(names) != len(values):
+        return plain(row.replace("|", " "))
+    return "; ".join(f"{n}: {v}" if n else v for n, v in zip(names, values, strict=True) if v)
+
+
+def content_terms(text: str) -> set[str]:
+    """The question's topic words, lightly stemmed (plural s dropped), stop and question words removed."""
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def term_share(question_terms: set[str], passage: Passage) -> float:
+    if not question_terms:
+        return 0.0
+    words = content_terms(f"{passage.section} {passage.plain}")
+    return len(question_terms & words) / len(question_terms)
+
+
+def score_passages(
+    question: str,
+    question_vector: np.ndarray,
+    candidates: Sequence[Passage],
+    embed: Callable[[list[str]], np.ndarray],
+) -> list[Evidence]:
+    """Each passage's score: cosine to the question (read with its section title), plus exact terms,
+    minus a little for a lower-ranked chunk. Best first."""
+    if not candidates:
+        return []
+    texts = [_embed_text(p) for p in candidates]
+    vectors = np.asarray(embed(texts), dtype=np.float32)
+    cosine = vectors @ np.asarray(question_vector, dtype=np.float32)
+    terms = content_terms(question)
+    scored = []
+    for p, cos in zip(candidates, cosine, strict=True):
+        s = float(cos) + TERM_WEIGHT * term_share(terms, p) - RANK_DECAY * (p.rank - 1)
+        scored.append(Evidence(p, s))
+    return sorted(scored, key=lambda e: -e.score)
+
+
+def _embed_text(p: Passage) -> str:
+    # The section's own title gives a bare sentence ("Error from sensitivity to training data") its topic.
+    title = p.section.split(" > ")[-1]
+    return f"{p.question or title}: {p.plain}"
+
+
+def same_question(question_vector: np.ndarray, bank: Sequence[Passage], embed: Callable) -> Passage | None:
+    """The bank Q&A that asks the learner's question, if one does."""
+    if not bank:
+        return None
+    vectors = np.asarray(embed([p.question for p in bank]), dtype=np.float32)
+    sims = vectors @ np.asarray(question_vector, dtype=np.float32)
+    best = int(np.argmax(sims))
+    return bank[best] if sims[best] >= SAME_QUESTION else None
+
+
+def select(scored: Sequence[Evidence], n: int = 3, per_chunk: int = 3, spread: float = SPREAD) -> list[Evidence]:
+    """The best `n` passages within `spread` of the best, at most `per_chunk` from one chunk, none inside
+    another."""
+    chosen: list[Evidence] = []
+    used: dict[str, int] = {}
+    for e in scored:
+        p = e.passage
+        if chosen and e.score < chosen[0].score - spread:
+            break
+        if used.get(p.chunk_id, 0) >= per_chunk:
+            continue
+        if any(p.plain in c.passage.plain or c.passage.plain in p.plain for c in chosen):
+            continue
+        chosen.append(e)
+        used[p.chunk_id] = used.get(p.chunk_id, 0) + 1
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+def choose_evidence(
+    question: str,
+    question_vector: np.ndarray,
+    chunks: Sequence[Chunk],
+    embed: Callable[[list[str]], np.ndarray],
+    n: int = 3,
+    handbook_lines: Sequence[str] | None = None,
+) -> list[Evidence]:
+    """The evidence for a question from its retrieved chunks (best first): a matching bank answer whole,
+    else the `n` best passages."""
+    every = [p for rank, c in enumerate(chunks, start=1) for p in passages(c, rank, handbook_lines)]
+    bank = [p for p in every if p.kind == "qa"]
+    match = same_question(question_vector, bank, embed)
+    if match is not None:
+        return [Evidence(match, 1.0)]
+    scored = score_passages(question, question_vector, [p for p in every if p.kind != "qa"], embed)
+    return select(scored, n)
+
+
+class CachedEmbeddings:
+    """Unit vectors of short texts, each embedded once per process: a chunk's passages recur across questions,
+    so after a few questions evidence selection embeds almost nothing."""
+
+    def __init__(self, embedder: Any, max_items: int = 50_000) -> None:
+        self.embedder = embedder
+        self.max_items = max_items
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            if len(self._cache) + len(missing) > self.max_items:
+                self._cache.clear()
+            vectors = np.asarray(self.embedder.embed_documents(missing), dtype=np.float32)
+            self._cache.update(zip(missing, vectors, strict=True))
+        return np.asarray([self._cache[t] for t in texts], dtype=np.float32).reshape(len(texts), -1)

@@ -1,0 +1,47 @@
+"""Declining: the answerability model file, its data, and the cross-validated fit with the real models."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from eval.dataset import paraphrases, unanswerable
+from ingest.errors import HbragError
+from rag.answerable import FEATURES, MODEL_FILE, AnswerabilityModel
+from tests.conftest import HBRAG
+
+
+def test_the_shipped_model_reads_strictly_and_rises_with_evidence(tmp_path):
+    model = AnswerabilityModel.load()
+    assert set(model.weights) == set(FEATURES) and 0 < model.threshold < 1
+    weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "evidence": 0.1}
+    strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "evidence": 0.9}
+    assert not model.answerable(weak) and model.answerable(strong)
+    other = tmp_path / "m.json"
+    other.write_text(json.dumps({**json.loads(MODEL_FILE.read_text()), "features": ["dense"]}))
+    with pytest.raises(HbragError, match="another version"):
+        AnswerabilityModel.load(other)
+
+
+def test_labelled_sets_are_large_and_cover_every_section():
+    learner = paraphrases().questions
+    assert len(learner) >= 80
+    sections = {g.split(" > ")[0].split(" — ")[0] for q in learner for g in q.gold}
+    assert {f"Section {n}" for n in range(1, 23) if n not in (19,)} <= sections
+    negatives = unanswerable().questions
+    assert len(negatives) >= 60
+    assert sum(q.field == "in" for q in negatives) >= 30 and sum(q.field == "out" for q in negatives) >= 30
+
+
+@pytest.mark.slow
+def test_cross_validated_declining(cli_env):
+    out = subprocess.run(
+        [*HBRAG, "eval", "decline", "--json"], env=cli_env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    rates = json.loads(out.stdout)["cross_validated"]
+    assert set(rates) == {"learner", "bank-heldout", "unanswerable-in", "unanswerable-out", "bank-full"}
+    assert rates["bank-full"]["declined"] == 0.0  # a bank question asked again is always answered
+    assert rates["unanswerable-out"]["declined"] > rates["learner"]["declined"]

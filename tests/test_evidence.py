@@ -1,0 +1,158 @@
+"""Evidence selection and the guards on the model's words: pure functions on hand-written inputs,
+then the real MiniLM on the real handbook."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ingest.chunking import Chunk
+from rag.evidence import Evidence, Passage, content_terms, passages, plain, select
+from rag.guard import Gate, clean, gated, split_sentences
+
+TABLE = Chunk(
+    "t1",
+    "| Distribution | Use Case |\n|:---|:---|\n| **Poisson** | Count of events in fixed interval |\n"
+    "| **Binomial** | Successes in n trials |",
+    ("Section 2 — Statistics", "Probability Distributions"),
+    "table",
+    10,
+    13,
+)
+PROSE = Chunk(
+    "p1",
+    "**Solutions**:\n- **Dropout**: randomly zero neurons.\n- Early stopping halts training.\n\n"
+    "Regularization adds a penalty. It keeps weights small. What is next?",
+    ("Section 9 — DL", "Regularization"),
+    "prose",
+    20,
+    25,
+)
+QA = Chunk(
+    "q6",
+    "**Q6: Explain the bias-variance tradeoff.**\n> - **Bias**: Error from oversimplified assumptions\n"
+    "> - **Variance**: Error from sensitivity to training data",
+    ("Section 19 — Questions", "Machine Learning Questions"),
+    "qa",
+    30,
+    32,
+    "Q6",
+)
+
+
+def test_table_rows_keep_their_header():
+    rows = [p for p in passages(TABLE) if p.kind == "row"]
+    assert [p.plain for p in rows] == [
+        "Distribution: Poisson; Use Case: Count of events in fixed interval",
+        "Distribution: Binomial; Use Case: Successes in n trials",
+    ]
+    assert [p.line_start for p in rows] == [12, 13]  # the rows' own lines, not the chunk's start
+
+
+def test_prose_splits_into_items_and_sentences_without_labels_or_questions():
+    got = [(p.kind, p.plain) for p in passages(PROSE)]
+    assert ("item", "Dropout: randomly zero neurons.") in got
+    assert ("sentence", "Regularization adds a penalty.") in got and ("sentence", "It keeps weights small.") in got
+    assert not any(text.startswith("Solutions") or text.endswith("?") for _, text in got)
+
+
+def test_a_bank_answer_is_one_whole_passage_with_its_question():
+    whole = [p for p in passages(QA) if p.kind == "qa"]
+    assert len(whole) == 1 and whole[0].question == "Explain the bias-variance tradeoff."
+    assert whole[0].text.startswith("- **Bias**") and ">" not in whole[0].text  # quote marks are ours to add
+    assert (whole[0].line_start, whole[0].line_end) == (31, 32)
+
+
+def test_line_numbers_come_from_the_handbook_when_given():
+    lines = ["x"] * 40
+    lines[21] = "- Early stopping halts training."  # line 22, not chunk start + offset
+    item = next(p for p in passages(PROSE, handbook_lines=lines) if "Early" in p.plain)
+    assert item.line_start == 22
+
+
+def test_plain_and_terms():
+    assert plain("> - **Bias**: `x`") == "Bias: x"
+    assert content_terms("What is the difference between L1 and L2 regularization?") == {"l1", "l2", "regularization"}
+
+
+def _ev(text: str, score: float, chunk: str = "c") -> Evidence:
+    return Evidence(Passage(text, text, "S", 1, 1, "sentence", chunk), score)
+
+
+def test_select_keeps_the_best_within_reach_and_no_duplicates():
+    scored = [_ev("alpha beta", 0.9), _ev("alpha beta", 0.85), _ev("gamma", 0.8), _ev("far away", 0.4)]
+    assert [e.passage.plain for e in select(scored, n=3)] == ["alpha beta", "gamma"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("[1] Section 6 — Supervised Learning > Bias", ""),  # a pasted source header
+        ("**Bias** is error [1] and [4].", "Bias is error [1] and."),  # markup and a source that does not exist
+        ("Dropout zeroes neurons [2", "Dropout zeroes neurons"),
+    ],
+)
+def test_clean(sentence, expected):
+    assert clean(sentence, 3) == expected
+
+
+def test_split_sentences_keeps_the_unfinished_rest():
+    assert split_sentences("One is done. Two is") == (["One is done."], "Two is")
+
+
+class _Vectors:
+    """Unit vectors by keyword, plus a little for every other word: enough to drive the gate exactly."""
+
+    AXES = ("dropout", "bias", "cake")
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for t in texts:
+            words = t.lower().split()
+            other = sum(not any(a in w for a in self.AXES) for w in words)
+            v = np.array([*(t.lower().count(a) for a in self.AXES), 0.15 * other], dtype=float) + 1e-3
+            out.append(v / np.linalg.norm(v))
+        return np.asarray(out)
+
+
+def test_gate_keeps_grounded_sentences_cites_them_and_drops_the_rest():
+    embed = _Vectors()
+    gate = Gate(embed(["dropout zeroes neurons", "bias is underfitting"]), embed)
+    text = "".join(
+        gated(
+            iter(
+                [
+                    "Dropout helps a net generalize well. ",
+                    "Cake is tasty with cream. ",
+                    "[7] Bias means a model is far too simple and rigid.",
+                ]
+            ),
+            gate,
+        )
+    )
+    assert text == "Dropout helps a net generalize well [1]. Bias means a model is far too simple and rigid [2]."
+    assert [why for _, why in gate.dropped] == ["not grounded"]
+
+
+def test_gate_notices_a_refusal():
+    embed = _Vectors()
+    gate = Gate(embed(["dropout zeroes neurons"]), embed)
+    assert list(gated(iter(["The handbook does not cover this."]), gate)) == []
+    assert gate.refused and not gate.kept
+
+
+@pytest.mark.slow
+def test_real_evidence_for_a_table_question(assistant):
+    """A learner's wording of a distribution question gets the handbook's table row, first."""
+    q = "Which distribution models the number of events in a fixed time?"
+    found = assistant.retrieve(q, exclude_bank=True)
+    evidence = assistant.evidence_for(q, found.hits)
+    assert evidence[0].passage.kind == "row" and "Poisson" in evidence[0].passage.plain
+
+
+@pytest.mark.slow
+def test_real_bank_question_is_answered_by_its_own_answer_whole(assistant):
+    found = assistant.retrieve("What is dropout?")
+    evidence = assistant.evidence_for("What is dropout?", found.hits)
+    assert len(evidence) == 1 and evidence[0].passage.kind == "qa"
+    assert "Randomly sets neurons to zero" in evidence[0].passage.text
