@@ -16,7 +16,7 @@ from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.evidence import CachedEmbeddings, Evidence, choose_evidence
 from rag.guard import Gate, gated, is_refusal
-from rag.llm import GenerationParams, guard_loops
+from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import NOT_COVERED, build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
 from rag.settings import Settings
@@ -297,7 +297,7 @@ class Assistant:
             finally:
                 stream.close()  # stops the model when the gate has enough sentences
         end = time.perf_counter()
-        text = text.strip()
+        text = (trim_loop(text) if gate is None else text).strip()
         fallback = ""
         if leaks_prompt(raw):  # never show the instructions, whatever the question asked for
             text, fallback = PROMPT_WITHHELD, "withheld"
