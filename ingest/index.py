@@ -65,10 +65,12 @@ def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
 class IndexStore:
     """A Chroma client (embedded on disk or a server) holding the handbook's chunk collections."""
 
-    def __init__(self, client: Any, location: str) -> None:
+    def __init__(self, client: Any, location: str, index_dir: Path | None = None) -> None:
         self.client = client
         self.location = location
+        self.index_dir = index_dir  # None for a server
         self._collection: Any = None
+        self._name = ""
 
     @classmethod
     def open(cls, index_dir: Path | None = None, chroma_url: str | None = None) -> IndexStore:
@@ -113,7 +115,7 @@ class IndexStore:
             raise HbragError(
                 f"index at {index_dir} is unreadable ({_reason(exc)}): move it away and run `hbrag ingest`"
             ) from exc
-        return cls(client, str(index_dir))
+        return cls(client, str(index_dir), index_dir)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -135,7 +137,21 @@ class IndexStore:
             if manifest is None:
                 raise HbragError(f"no index at {self.location}: run `hbrag ingest`")
             self._collection = self.client.get_collection(manifest.collection, embedding_function=None)
+            self._name = manifest.collection
         return self._collection
+
+    def build_name(self) -> str:
+        """The name of the build this store reads (the collection the pointer named when it was opened)."""
+        self.collection()
+        return self._name
+
+    def moved(self) -> bool:
+        """True (and the cached collection dropped) when the pointer now names another build."""
+        manifest = self.manifest()
+        if manifest is None or manifest.collection == self._name:
+            return False
+        self._collection = None
+        return True
 
     def all_chunks(self) -> list[tuple[Chunk, bool]]:
         """Every chunk of the index in use, with whether it belongs to the question bank."""
@@ -157,7 +173,42 @@ class IndexStore:
         batch_size: int = 32,
         on_batch: Callable[[int], None] = lambda n: None,
     ) -> Manifest:
-        """Embed and store `chunks` in a new collection, then switch the pointer to it."""
+        """Embed and store `chunks` in a new collection, then switch the pointer to it.
+
+        On disk, one build at a time: a second `hbrag ingest` on the same directory stops with one line
+        rather than racing the first (a ChromaDB server serialises writers itself).
+        """
+        with self._write_lock():
+            return self._build(manifest, chunks, bank, embed, batch_size, on_batch)
+
+    @contextlib.contextmanager
+    def _write_lock(self):  # type: ignore[no-untyped-def]
+        if self.index_dir is None:
+            yield
+            return
+        import fcntl
+
+        with (self.index_dir / ".hbrag-write.lock").open("w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise HbragError(
+                    f"another `hbrag ingest` is writing the index at {self.location}: wait for it to finish"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _build(
+        self,
+        manifest: dict[str, Any],
+        chunks: Sequence[Chunk],
+        bank: Sequence[bool],
+        embed: Callable[[Sequence[str]], list[list[float]]],
+        batch_size: int,
+        on_batch: Callable[[int], None],
+    ) -> Manifest:
         name = f"{PREFIX}{datetime.now(UTC):%Y%m%d%H%M%S}_{uuid.uuid4().hex[:8]}"
         full = Manifest(collection=name, **manifest)
         staging = self.client.create_collection(
@@ -185,19 +236,55 @@ class IndexStore:
         return full
 
     def _switch(self, manifest: Manifest) -> None:
-        """Point at the new collection (one metadata write), then drop every other chunk collection."""
+        """Point at the new collection (one metadata write), keep the previous one for readers that may
+        still be answering from it, and drop every older chunk collection with its folder on disk."""
+        previous = self.manifest()
         pointer = self.client.get_or_create_collection(POINTER, embedding_function=None)
         pointer.modify(metadata=asdict(manifest))
         self._collection = None
+        keep = {manifest.collection, previous.collection if previous else ""}
         for old in self.client.list_collections():
             old_name = old if isinstance(old, str) else old.name
-            if old_name.startswith(PREFIX) and old_name != manifest.collection:
+            if old_name.startswith(PREFIX) and old_name not in keep:
                 self._drop(old_name)
+        self.sweep()
+
+    def sweep(self) -> list[Path]:
+        """Remove segment folders no collection owns (Chroma leaves a deleted collection's folder behind).
+
+        Embedded only: the live segments are read from Chroma's own catalogue (the `segments` table of
+        chroma.sqlite3); a folder is removed only when its name is a UUID that no segment has.
+        """
+        if self.index_dir is None:
+            return []
+        import shutil
+        import sqlite3
+
+        db = self.index_dir / "chroma.sqlite3"
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+                live = {row[0] for row in conn.execute("SELECT id FROM segments")}
+        except sqlite3.Error:
+            return []  # another Chroma layout: leave the folders alone
+        removed = []
+        for folder in self.index_dir.iterdir():
+            if folder.is_dir() and _is_uuid(folder.name) and folder.name not in live:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        return removed
 
     def _drop(self, name: str) -> None:
         # Best effort: a leftover collection is dropped by the next build's switch.
         with contextlib.suppress(Exception):
             self.client.delete_collection(name)
+
+
+def _is_uuid(name: str) -> bool:
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _reason(exc: BaseException) -> str:

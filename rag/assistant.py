@@ -69,6 +69,7 @@ class Answer:
     dropped: list[tuple[str, str]] = field(default_factory=list)  # the model's sentences withheld, and why
     signals: dict[str, float] = field(default_factory=dict)  # what answerability was judged on
     suggestions: list[str] = field(default_factory=list)  # after a decline: the closest handbook questions
+    index_build: str = ""  # the index build (collection) that answered
     raw: str = ""  # everything the model wrote, for the eval
 
     def cited_sources(self) -> list[int]:
@@ -108,6 +109,7 @@ class Answer:
             "suggestions": self.suggestions,
             "sources": [h.to_dict() for h in self.sources],
             "timings": self.timings,
+            "index_build": self.index_build,
         }
         if self.rewritten:
             out["rewritten"] = self.rewritten
@@ -155,7 +157,15 @@ class Assistant:
 
     def retrieve(self, question: str, **overrides: Any) -> Retrieval:
         question = clean_question(question, self.settings.max_question_chars)
+        self.follow_index()
         return self.retriever.search(question, self.options(**overrides))
+
+    def follow_index(self) -> bool:
+        """Between questions: switch to a new index build if `hbrag ingest` made one since the last question."""
+        if self.retriever.refresh():
+            self._handbook_lines = None  # the passages' line numbers follow the new handbook
+            return True
+        return False
 
     def stream(
         self,
@@ -171,10 +181,13 @@ class Assistant:
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
         query = clean_question(rewritten, self.settings.max_question_chars) if rewritten else question
+        self.follow_index()
         found = self.retriever.search(query, self.options(**(retrieval or {})))
         retrieve_ms = (time.perf_counter() - started) * 1000
         evidence, signals, answerable = self.judge(query, found)
-        answer = Answer(question=question, sources=found.hits, rewritten=rewritten, signals=signals)
+        answer = Answer(
+            question=question, sources=found.hits, rewritten=rewritten, signals=signals, index_build=found.build
+        )
         if not answerable:
             text = decline_message(found.hits)
             yield replace(

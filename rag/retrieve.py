@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -88,6 +89,11 @@ class Retrieval:
     hits: list[Hit]
     best_score: float  # the best dense similarity over the whole index: the evidence strength
     signals: dict[str, float] = field(default_factory=dict)  # what answerability is judged on (rag/answerable.py)
+    build: str = ""  # the index build (collection) that answered
+
+
+class _IndexMoved(Exception):
+    """Raised inside a search when the build it read was replaced; the search runs again once."""
 
 
 class Retriever:
@@ -96,6 +102,14 @@ class Retriever:
     def __init__(self, store: IndexStore, embedder: Any) -> None:
         self.store = store
         self.embedder = embedder
+        # Held for a whole search and for a reload, so a question never sees two index builds.
+        self._lock = threading.RLock()
+        self._load()
+
+    def _load(self) -> None:
+        """Read the index build the pointer names and derive what retrieval keeps in memory."""
+        store = self.store
+        self.build = store.build_name()
         pairs = store.all_chunks()
         self.chunks = [c for c, _ in pairs]
         self.bank = np.array([b for _, b in pairs], dtype=bool)
@@ -109,6 +123,18 @@ class Retriever:
         self._terms = [content_terms(c.embed_text) for c in self.chunks]
         self._df = Counter(t for terms in self._terms for t in terms)
 
+    def refresh(self) -> bool:
+        """Follow the pointer: when `hbrag ingest` switched it to a new build (in this process or another),
+        reload the chunks, vectors and BM25 once, between questions. Checking costs one metadata read."""
+        with self._lock:
+            try:
+                if not self.store.moved():
+                    return False
+            except Exception as exc:
+                raise HbragError(f"the index at {self.store.location} did not answer: {exc}") from exc
+            self._load()
+            return True
+
     def embed(self, question: str) -> np.ndarray:
         return np.asarray(self.embedder.embed_query(question), dtype=np.float32)
 
@@ -116,12 +142,19 @@ class Retriever:
         """Nearest chunks by cosine, from the Chroma collection (embedded or server)."""
         where = {"bank": False} if exclude_bank else None
         try:
-            got = self.store.collection().query(
-                query_embeddings=[query.tolist()], n_results=depth, where=where, include=["distances"]
-            )
+            got = self._query(query, depth, where)
         except Exception as exc:
+            # The build this process holds was removed (two rebuilds since the last question): follow the
+            # pointer, and the search starts again on the new build.
+            if self.refresh():
+                raise _IndexMoved from exc
             raise HbragError(f"the index at {self.store.location} did not answer: {exc}") from exc
         return [self.position[i] for i in got["ids"][0] if i in self.position]
+
+    def _query(self, query: np.ndarray, depth: int, where: dict | None) -> Any:
+        return self.store.collection().query(
+            query_embeddings=[query.tolist()], n_results=depth, where=where, include=["distances"]
+        )
 
     def bm25_ranking(self, question: str, depth: int, exclude_bank: bool) -> list[int]:
         return self._bm25_order(_bm25_scores(self._bm25, question, len(self.chunks)), depth, exclude_bank)
@@ -133,6 +166,13 @@ class Retriever:
         return [int(i) for i in order[:depth] if scores[i] > 0]
 
     def search(self, question: str, options: RetrievalOptions) -> Retrieval:
+        with self._lock:
+            try:
+                return self._search(question, options)
+            except _IndexMoved:
+                return self._search(question, options)
+
+    def _search(self, question: str, options: RetrievalOptions) -> Retrieval:
         if options.retriever not in RETRIEVERS:
             raise HbragError(f"unknown retriever {options.retriever!r}: choose one of {', '.join(RETRIEVERS)}")
         query = self.embed(question)
@@ -168,7 +208,7 @@ class Retriever:
             "agree": float(bool(dense and bm25) and self.chunks[dense[0]].section == self.chunks[bm25[0]].section),
             "coverage": self.coverage(question, fused[:5]),
         }
-        return Retrieval(hits=hits, best_score=best, signals=signals)
+        return Retrieval(hits=hits, best_score=best, signals=signals, build=self.build)
 
     def coverage(self, question: str, top: list[int]) -> float:
         """IDF-weighted share of the question's content terms found in the top chunks' text.

@@ -39,11 +39,15 @@ class StudySession:
     """Owns the deck and the progress store; the embedder grades, the scheduler plans reviews."""
 
     def __init__(self, handbook_text: str, progress_db: Path, embedder: Any) -> None:
-        self.deck = build_deck(handbook_text)
-        self.by_id = {c.id: c for c in self.deck}
+        self.reload(handbook_text)
         self.store = ProgressStore(progress_db)
         self.scheduler = Scheduler()
         self.embedder = embedder
+
+    def reload(self, handbook_text: str) -> None:
+        """A new deck from a changed handbook; progress is kept by card id (a hash of the card's text)."""
+        self.deck = build_deck(handbook_text)
+        self.by_id = {c.id: c for c in self.deck}
 
     def select(self, topic: str = "", count: int = 10, mode: str = "mixed", now: datetime | None = None) -> list[Card]:
         """Due cards first (most overdue first), then new ones in handbook order; `topic` filters both."""

@@ -23,8 +23,19 @@ def study_tab(gr: Any, runtime: Any) -> None:
     """Add the Study tab to the Blocks being built. One session (deck, progress store) per process."""
     s = runtime.settings
     session = StudySession(read_handbook(s.handbook), s.progress_db, runtime.embedder)
+    deck_build = {"build": ""}
+
+    def follow_rebuilds() -> None:
+        """Between cards: after `hbrag ingest` switched the index, the deck follows the handbook it was built from."""
+        assistant = runtime.assistant
+        assistant.follow_index()
+        build = assistant.retriever.build
+        if deck_build["build"] and build != deck_build["build"]:
+            session.reload(read_handbook(s.handbook))
+        deck_build["build"] = build
 
     def next_card(topic: str) -> tuple[str | None, str, str, str]:
+        follow_rebuilds()
         cards = session.select(topic=topic or "", count=1)
         card_id = cards[0].id if cards else None
         empty = "_Nothing to study for that topic right now._"

@@ -54,6 +54,8 @@ def sources_markdown(answer: Answer) -> str:
         lines.append(f"**Searched for:** {html.escape(answer.rewritten)}\n")
     if not answer.sources:
         return "\n".join(lines) or "_No sources._"
+    if answer.index_build:
+        lines.append(f"<small>Index build: {html.escape(answer.index_build)}</small>\n")
     lines.append("**Nearest sections**" if answer.declined else "**Sources**")
     for n, hit in enumerate(answer.sources, start=1):
         c = hit.chunk

@@ -277,6 +277,7 @@ def info(as_json: bool, **flags: Any) -> None:
         if manifest
         else str(settings.embedding_model or default_embedding_model_path()),
         "created_at": manifest.created_at if manifest else None,
+        "build": manifest.collection if manifest else None,
         "llm": settings.llm_url or model,
         "retriever": settings.retriever,
         "k": settings.k,
