@@ -15,7 +15,7 @@ import numpy as np
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.evidence import CachedEmbeddings, Evidence, choose_evidence
-from rag.guard import Gate, gated, is_refusal
+from rag.guard import Gate, distinctive_rows, gated, is_refusal, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import NOT_COVERED, build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
@@ -283,7 +283,16 @@ class Assistant:
         raw = ""
         evidence = answer.evidence
         passage_vectors = self.vectors([e.passage.plain for e in evidence]) if evidence else None
-        gate = Gate(passage_vectors, self.vectors) if passage_vectors is not None else None
+        gate = None
+        if passage_vectors is not None:
+            asked = f"{answer.question} {answer.rewritten}"
+            rows = [e.passage.plain for e in evidence if e.passage.kind == "row"]
+            gate = Gate(
+                passage_vectors,
+                self.vectors,
+                vocabulary=frozenset(terms(" ".join([asked, *(e.passage.plain for e in evidence)]))),
+                row_words=distinctive_rows(rows, asked) if len(rows) > 1 else (),
+            )
 
         def pieces() -> Iterator[str]:
             nonlocal first, last, tokens, raw

@@ -23,6 +23,9 @@ GROUNDED = 0.35
 COPY = 0.96
 # A sentence this close to one already kept says it again.
 REPEAT = 0.85
+# At least this share of a sentence's content words must come from the evidence or the question: cosine
+# alone lets a fluent sentence on the right topic through with claims of its own.
+SUPPORTED_TERMS = 0.5
 # Two or three sentences answer a study question; the passages below carry the rest.
 MAX_SENTENCES = 3
 MIN_CHARS = 15
@@ -72,6 +75,11 @@ class Gate:
     passage_vectors: np.ndarray
     embed: Callable[[list[str]], np.ndarray]
     threshold: float = GROUNDED
+    # The words the answer may use: the evidence's and the question's (stemmed content terms). Empty: no check.
+    vocabulary: frozenset[str] = frozenset()
+    # For table-row passages: the words only that row has. A sentence using two rows' own words mixes them
+    # ("the exponential distribution ... successes in n trials").
+    row_words: tuple[frozenset[str], ...] = ()
     kept: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (sentence, why)
     refused: bool = False
@@ -106,6 +114,13 @@ class Gate:
         if len(words) < MIN_CHARS:
             if sentence.strip():
                 self.dropped.append((sentence, "header or fragment"))
+            return ""
+        if self.vocabulary and supported_share(words, self.vocabulary) < SUPPORTED_TERMS:
+            # On topic by cosine, but saying things the evidence does not ("... and interpretability").
+            self.dropped.append((sentence, "words not in the evidence"))
+            return ""
+        if sum(bool(row & terms(words)) for row in self.row_words) >= 2:
+            self.dropped.append((sentence, "mixes table rows"))
             return ""
         vector = np.asarray(self.embed([words])[0], dtype=np.float32)
         sims = self.passage_vectors @ vector if n else np.zeros(0)
@@ -143,3 +158,38 @@ def gated(pieces: Iterable[str], gate: Gate) -> Iterator[str]:
             return  # closing the stream stops the model
     for sentence in gate.finish():
         yield (" " if len(gate.kept) > 1 else "") + sentence
+
+
+def terms(text: str) -> set[str]:
+    """Stemmed content words (the evidence module's stop list), for comparing wording across inflections."""
+    from rag.evidence import content_terms
+
+    stemmer = _stemmer()
+    return {stemmer.stemWord(t) for part in content_terms(text) for t in part.split("-") if t}
+
+
+def supported_share(sentence: str, vocabulary: frozenset[str]) -> float:
+    """Share of the sentence's content words found in `vocabulary` (1.0 for a sentence without any)."""
+    words = terms(sentence)
+    return len(words & vocabulary) / len(words) if words else 1.0
+
+
+def _stemmer():  # type: ignore[no-untyped-def]
+    global _STEMMER
+    if _STEMMER is None:
+        import Stemmer
+
+        _STEMMER = Stemmer.Stemmer("english")
+    return _STEMMER
+
+
+_STEMMER = None
+
+
+def distinctive_rows(rows: list[str], question: str) -> tuple[frozenset[str], ...]:
+    """Each table row's own words: in no other row and not in the question."""
+    sets = [terms(r) for r in rows]
+    asked = terms(question)
+    return tuple(
+        frozenset(w - asked - set().union(*(o for j, o in enumerate(sets) if j != i))) for i, w in enumerate(sets)
+    )

@@ -156,3 +156,30 @@ def test_real_bank_question_is_answered_by_its_own_answer_whole(assistant):
     evidence = assistant.evidence_for("What is dropout?", found.hits)
     assert len(evidence) == 1 and evidence[0].passage.kind == "qa"
     assert "Randomly sets neurons to zero" in evidence[0].passage.text
+
+
+def test_gate_drops_claims_the_evidence_does_not_make():
+    from rag.guard import supported_share, terms
+
+    vocabulary = frozenset(terms("What is the bias-variance tradeoff? Bias: error from oversimplified assumptions"))
+    assert supported_share("Bias is error from oversimplified assumptions.", vocabulary) == 1.0
+    assert supported_share("It balances model performance, accuracy and interpretability.", vocabulary) < 0.5
+    embed = _Vectors()
+    gate = Gate(embed(["bias is underfitting from simple models"]), embed, vocabulary=vocabulary)
+    assert list(gated(iter(["Bias trades model performance against interpretability and accuracy."]), gate)) == []
+    assert gate.dropped[0][1] == "words not in the evidence"
+
+
+def test_gate_drops_a_sentence_that_mixes_table_rows():
+    from rag.guard import distinctive_rows
+
+    rows = [
+        "Distribution: Poisson; Use Case: Count of events in fixed interval",
+        "Distribution: Binomial; Use Case: Number of successes in n trials",
+    ]
+    own = distinctive_rows(rows, "Which distribution counts events?")
+    assert "poisson" in own[0] and "trial" in own[1] and "distribut" not in own[0]
+    embed = _Vectors()
+    gate = Gate(embed(["dropout poisson", "dropout binomial"]), embed, row_words=own)
+    assert list(gated(iter(["Dropout Poisson counts successes in n trials."]), gate)) == []
+    assert gate.dropped[0][1] == "mixes table rows"
