@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ingest.errors import HbragError
@@ -61,3 +61,139 @@ class Embedder:
 
     def embed_query(self, text: str) -> list[float]:
         return self._model.embed_query(text)
+
+
+# -- the query side: the same model through ONNX Runtime, without torch --------------------------------
+
+ONNX_FORMAT = "1"
+
+
+def onnx_key(model_path: Path) -> str:
+    """A cheap fingerprint of the model files (path, size, mtime): a changed model gets a new export."""
+    import hashlib
+
+    parts = [str(model_path.resolve())]
+    for f in sorted(model_path.glob("*")):
+        if f.is_file():
+            st = f.stat()
+            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def onnx_dir(cache_root: Path, model_path: Path) -> Path:
+    return Path(cache_root) / onnx_key(model_path)
+
+
+def export_onnx(model_path: Path, target: Path) -> Path:
+    """Export the sentence-transformers model (transformer, mean pooling, normalisation) to ONNX with
+    torch's own exporter, so the query side can embed with ONNX Runtime alone. Written atomically."""
+    import json
+    import shutil
+    import tempfile
+    import warnings
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+    st = SentenceTransformer(str(model_path), device="cpu").eval()
+
+    class SentenceEmbedding(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.st = st
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # type: ignore[no-untyped-def]
+            features = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+            return self.st(features)["sentence_embedding"]
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".export-"))
+    try:
+        with warnings.catch_warnings():  # the tracer's notes on constant shapes are for model authors, not users
+            warnings.simplefilter("ignore")
+            texts = ["a short question", "a somewhat longer passage of the handbook"]
+            sample = st.preprocess(texts) if hasattr(st, "preprocess") else st.tokenize(texts)
+            torch.onnx.export(
+                SentenceEmbedding(),
+                tuple(sample[n] for n in names),
+                str(staging / "model.onnx"),
+                input_names=names,
+                output_names=["sentence_embedding"],
+                dynamic_axes={**{n: {0: "batch", 1: "tokens"} for n in names}, "sentence_embedding": {0: "batch"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        shutil.copy(model_path / "tokenizer.json", staging / "tokenizer.json")
+        meta = {"format": ONNX_FORMAT, "model": str(model_path.resolve()), "max_seq_length": st.max_seq_length}
+        (staging / "hbrag-onnx.json").write_text(json.dumps(meta))
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+class OnnxEmbedder:
+    """The packaged MiniLM through ONNX Runtime and the `tokenizers` library: the same vectors as
+    sentence-transformers (tests/test_onnx.py checks cosine >= 0.999), without importing torch."""
+
+    def __init__(self, export: Path, threads: int = 2) -> None:
+        import json
+
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta = json.loads((export / "hbrag-onnx.json").read_text())
+        if meta.get("format") != ONNX_FORMAT:
+            raise HbragError(f"the ONNX export at {export} is of another version: delete it and run `hbrag ingest`")
+        self.path = export
+        self._tokenizer = Tokenizer.from_file(str(export / "tokenizer.json"))
+        self._tokenizer.enable_truncation(int(meta["max_seq_length"]))
+        self._tokenizer.enable_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(
+            str(export / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def _embed(self, texts: Sequence[str], batch_size: int = 32) -> list[list[float]]:
+        import numpy as np
+
+        out: list[list[float]] = []
+        for start in range(0, len(texts), batch_size):
+            encoded = self._tokenizer.encode_batch(list(texts[start : start + batch_size]))
+            feed = {
+                "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+            }
+            vectors = self._session.run(None, feed)[0]
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            out.extend(vectors.tolist())
+        return out
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        return self._embed(texts) if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._embed([text])[0]
+
+
+def query_embedder(
+    model_path: Path, cache_root: Path, notify: Callable[[str], None] = lambda _m: None, threads: int = 2
+) -> OnnxEmbedder:
+    """The ONNX embedder for `model_path`, exporting it once (saying so) when missing or stale."""
+    target = onnx_dir(cache_root, model_path)
+    if not (target / "model.onnx").is_file():
+        notify(f"Exporting the embedding model to ONNX once, for fast start-up ({target}) ...")
+        try:
+            export_onnx(model_path, target)
+        except OSError as exc:
+            raise HbragError(f"cannot write the ONNX export to {target} ({exc.strerror}): set HBRAG_ONNX_DIR") from exc
+    return OnnxEmbedder(target, threads)

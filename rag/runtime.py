@@ -11,7 +11,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ingest.embeddings import Embedder, default_embedding_model_path, embedding_model_name
+from ingest.embeddings import (
+    Embedder,
+    OnnxEmbedder,
+    default_embedding_model_path,
+    embedding_model_name,
+    onnx_dir,
+    query_embedder,
+)
 from ingest.errors import HbragError
 from ingest.index import IndexStore
 from ingest.pipeline import IngestReport, ingest_handbook, read_handbook, sha256
@@ -34,7 +41,13 @@ class Runtime:
 
     @cached_property
     def embedder(self) -> Embedder:
+        """sentence-transformers (torch): the reference, for ingest and the eval's scoring."""
         return Embedder(self.embedding_path)
+
+    @cached_property
+    def query_embedder(self) -> OnnxEmbedder:
+        """The same model through ONNX Runtime: questions, passages and quiz answers, with no torch import."""
+        return query_embedder(self.embedding_path, self.settings.onnx_dir, self.notify, self.settings.threads)
 
     @cached_property
     def store(self) -> IndexStore:
@@ -42,7 +55,7 @@ class Runtime:
         return IndexStore.open(s.index_dir, s.chroma_url or None)
 
     def ingest(self, rebuild: bool = False, progress: bool = True) -> IngestReport:
-        return ingest_handbook(
+        report = ingest_handbook(
             self.settings.handbook,
             self.store,
             lambda: self.embedder,
@@ -50,6 +63,9 @@ class Runtime:
             rebuild=rebuild,
             progress=progress,
         )
+        if not (onnx_dir(self.settings.onnx_dir, self.embedding_path) / "model.onnx").is_file():
+            self.query_embedder  # noqa: B018 - export it now, while ingest has the time, not on the first question
+        return report
 
     def ensure_index(self, progress: bool = True) -> None:
         """Build the index when there is none (saying so); warn when the handbook changed since."""
@@ -72,7 +88,7 @@ class Runtime:
     @cached_property
     def retriever(self) -> Retriever:
         self.ensure_index()
-        return Retriever(self.store, self.embedder)
+        return Retriever(self.store, self.query_embedder)
 
     def make_llm(self) -> Any:
         s = self.settings

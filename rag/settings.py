@@ -24,6 +24,12 @@ def _physical_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _user_cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("hbrag", appauthor=False))
+
+
 def _user_data_dir() -> Path:
     from platformdirs import user_data_dir
 
@@ -38,6 +44,7 @@ class Settings:
     index_dir: Path = PROJECT_ROOT / ".hbrag" / "index"
     chroma_url: str = ""  # a ChromaDB server instead of the embedded index
     embedding_model: Path | None = None  # None: the packaged all-MiniLM-L6-v2
+    onnx_dir: Path = field(default_factory=lambda: _user_cache_dir() / "onnx")  # its ONNX exports, by model
     model: Path | None = None  # a GGUF file; None: the packaged SmolLM2-135M-Instruct
     llm_url: str = ""  # an OpenAI-compatible server (…/v1) instead of the in-process model
     llm_api_key: str = ""

@@ -22,7 +22,7 @@ def card_markdown(session: StudySession, card_id: str | None) -> str:
 def study_tab(gr: Any, runtime: Any) -> None:
     """Add the Study tab to the Blocks being built. One session (deck, progress store) per process."""
     s = runtime.settings
-    session = StudySession(read_handbook(s.handbook), s.progress_db, runtime.embedder)
+    session = StudySession(read_handbook(s.handbook), s.progress_db, runtime.query_embedder)
     deck_build = {"build": ""}
 
     def follow_rebuilds() -> None:

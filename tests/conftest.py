@@ -31,6 +31,14 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
+def query_embedder(embedder, tmp_path_factory):
+    """The ONNX export of the same model, made once for the session (as `hbrag ingest` makes it)."""
+    from ingest.embeddings import query_embedder as make
+
+    return make(embedder.path, tmp_path_factory.mktemp("onnx"))
+
+
+@pytest.fixture(scope="session")
 def llm():
     from rag.llm import LocalLLM
 
@@ -66,12 +74,13 @@ def settings(built_index, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def runtime(settings, embedder, llm):
+def runtime(settings, embedder, query_embedder, llm):
     """A runtime whose heavy objects are the session's own (cached_property slots set up front)."""
     from rag.runtime import Runtime
 
     rt = Runtime(settings)
     rt.embedder = embedder
+    rt.query_embedder = query_embedder
     rt.llm = llm
     return rt
 
@@ -82,13 +91,14 @@ def assistant(runtime):
 
 
 @pytest.fixture
-def cli_env(built_index, tmp_path) -> dict[str, str]:
+def cli_env(built_index, query_embedder, tmp_path) -> dict[str, str]:
     """Environment for `hbrag` subprocesses: the session's index, nothing from the user's home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HBRAG_")}
     env.update(
         HBRAG_INDEX_DIR=str(built_index),
         HBRAG_HANDBOOK=str(HANDBOOK),
         HBRAG_PROGRESS_DB=str(tmp_path / "progress.sqlite"),
+        HBRAG_ONNX_DIR=str(query_embedder.path.parent),  # the session's export: no test process re-exports
         HF_HUB_OFFLINE="1",
         PYTHONPATH=str(ROOT),
     )

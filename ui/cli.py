@@ -331,12 +331,13 @@ def ui(host: str | None, port: int | None, temperature: float | None, max_tokens
 
 
 def _study_session(flags: dict[str, Any]) -> Any:
-    from ingest.embeddings import Embedder
     from ingest.pipeline import read_handbook
+    from rag.runtime import Runtime
     from study.session import StudySession
 
     settings = _settings(**flags)
-    return StudySession(read_handbook(settings.handbook), settings.progress_db, Embedder(settings.embedding_model))
+    runtime = Runtime(settings, notify=_notify)
+    return StudySession(read_handbook(settings.handbook), settings.progress_db, runtime.query_embedder)
 
 
 @cli.command()
