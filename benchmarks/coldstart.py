@@ -23,15 +23,17 @@ def main(question: str) -> None:
         marks[name] = round(now - last, 3)
         last = now
 
+    import bm25s  # noqa: F401
+    import chromadb  # noqa: F401
     import llama_cpp  # noqa: F401
-    import sentence_transformers  # noqa: F401
+    import onnxruntime  # noqa: F401
 
     from rag.runtime import Runtime
     from rag.settings import Settings
 
     mark("imports")
     runtime = Runtime(Settings.load())
-    runtime.embedder  # noqa: B018 - load now, to time it
+    runtime.query_embedder  # noqa: B018 - load now, to time it (ONNX Runtime, no torch)
     mark("embedding_model_load")
     runtime.llm  # noqa: B018
     mark("llm_load")

@@ -93,8 +93,13 @@ class Gate:
         return [s for s in (self.check(d) for d in done) if s]
 
     def finish(self) -> list[str]:
+        """The last sentence, if it was finished: one cut off by the token limit is not shown."""
         rest, self._buffer = self._buffer, ""
-        return [s for s in (self.check(rest),) if s] if rest.strip() else []
+        if not re.search(r"[.!?][\])\"'*]*\s*$", rest):
+            if rest.strip():
+                self.dropped.append((rest, "unfinished"))
+            return []
+        return [s for s in (self.check(rest),) if s]
 
     def check(self, sentence: str) -> str:
         n = len(self.passage_vectors)

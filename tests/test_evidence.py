@@ -183,3 +183,12 @@ def test_gate_drops_a_sentence_that_mixes_table_rows():
     gate = Gate(embed(["dropout poisson", "dropout binomial"]), embed, row_words=own)
     assert list(gated(iter(["Dropout Poisson counts successes in n trials."]), gate)) == []
     assert gate.dropped[0][1] == "mixes table rows"
+
+
+def test_a_sentence_cut_off_by_the_token_limit_is_not_shown():
+    embed = _Vectors()
+    gate = Gate(embed(["dropout zeroes neurons"]), embed)
+    assert "".join(gated(iter(["Dropout helps a net generalize well. Dropout also helps with"]), gate)) == (
+        "Dropout helps a net generalize well [1]."
+    )
+    assert gate.dropped[-1][1] == "unfinished"
