@@ -78,20 +78,18 @@ def test_no_torch_on_the_query_path(cli_env, query_embedder, args):
 @pytest.mark.slow
 def test_a_missing_export_is_made_once_and_said(cli_env, tmp_path):
     cli_env["HBRAG_ONNX_DIR"] = str(tmp_path / "onnx")
-    first = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "retrieve", "What is PCA?", "--k", "1"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def retrieve() -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "ui.cli", "retrieve", "What is PCA?", "--k", "1"],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    first = retrieve()
     assert first.returncode == 0, first.stderr
     assert "Exporting the embedding model to ONNX once" in first.stderr and "Dimensionality" in first.stdout
-    again = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "retrieve", "What is PCA?", "--k", "1"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    again = retrieve()
     assert again.returncode == 0 and "Exporting" not in again.stderr and again.stdout == first.stdout

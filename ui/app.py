@@ -71,12 +71,13 @@ def timings_text(answer: Answer) -> str:
     t = answer.timings
     if answer.declined:
         return f"Declined without calling the model (retrieval {t.get('retrieve_ms', 0):.0f} ms)."
-    if answer.fallback:
-        return f"The model's words were withheld ({answer.fallback}); the handbook's own words are shown."
-    return (
+    line = (
         f"retrieval {t.get('retrieve_ms', 0):.0f} ms · first token {t.get('ttft_ms', 0) / 1000:.1f} s · "
         f"{t.get('tokens', 0)} tokens at {t.get('tokens_per_s', 0):.0f}/s · prompt {t.get('prompt_tokens', 0)} tokens"
     )
+    if answer.fallback:
+        line += f" · the model's words were withheld ({answer.fallback}); the handbook's own words are shown"
+    return line
 
 
 @dataclass
