@@ -238,3 +238,34 @@ def calibrate_cmd(as_json: bool, **flags: Any) -> None:
         click.echo(json.dumps(curve))
     else:
         click.echo(table(list(curve[0]), [list(row.values()) for row in curve]))
+
+
+@eval_group.command("grading")
+@click.option("--fit", "do_fit", is_flag=True, help="Search the grader's constants on the fit part only.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--handbook", type=click.Path(path_type=Path))
+def grading_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
+    """The study grader on labelled answers: mean grade per label, order, Spearman, per split."""
+    from eval.grading import fit_params, grade_rows, load_rows, summarise, worst
+    from eval.report import table
+    from ingest.pipeline import read_handbook
+    from study.cards import build_deck
+    from study.grading import PARAMS, Grader
+
+    runtime = _runtime(flags)
+    grader = Grader(runtime.query_embedder)
+    rows = load_rows(build_deck(read_handbook(runtime.settings.handbook)))
+    params = dict(PARAMS)
+    if do_fit:
+        params, _ = fit_params(grader, rows, progress=not as_json)
+        click.echo("constants chosen on the fit part: " + json.dumps(params), err=True)
+    graded = grade_rows(grader, rows, params)
+    result = {split: summarise([g for g in graded if g.get("split", "fit") == split]) for split in ("fit", "check")}
+    if as_json:
+        click.echo(json.dumps({"params": params, "summary": result, "worst": worst(graded)}))
+        return
+    keys = list(result["check"])
+    click.echo(table(["split", *keys], [[split, *(s[k] for k in keys)] for split, s in result.items()]))
+    click.echo("\nFurthest from their label:")
+    for r in worst(graded):
+        click.echo(f"  [{r['split']}] {r['label']:<13} {r['grade']}/5  {r['question']}  <- {r['answer'][:70]}")

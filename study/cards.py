@@ -70,3 +70,13 @@ def build_deck(markdown: str) -> list[Card]:
         deck.append(_card("term", f"What is {term}?", definition, path, line, line))
         deck.append(_card("definition", f"Which term means: {definition}?", term, path, line, line))
     return deck
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.casefold().split()).rstrip("?.! ")
+
+
+def find_card(deck: list[Card], question: str) -> Card | None:
+    """The card whose question reads as `question` (case and spacing aside), as the deck shows it."""
+    wanted = _normal(question)
+    return next((c for c in deck if _normal(c.front) == wanted), None)

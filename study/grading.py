@@ -1,211 +1,213 @@
-"""Grade a learner's answer against the reference on a 0-5 scale from measurable signals.
+"""Grade a learner's answer point by point: each key point of the reference is covered, missing or contradicted.
 
-    similarity  = cosine of MiniLM embeddings of answer and reference, mapped linearly from
-                  [SIM_FLOOR, SIM_CEIL] onto [0, 1]
-    coverage    = share of the reference's key terms (content words, stemmed) found in the answer
-    raw         = W_SIM * similarity + (1 - W_SIM) * coverage
-    grade       = round(5 * raw), then capped by length sanity: an empty answer, "I don't know" or a
-                  skip is 0; an answer of fewer than MIN_WORDS words is at most 2.
+    points        = the reference's key points (study/points.py): bullets, numbered items, sentences
+    match(point)  = W_COS * cosine(point, the learner's closest clause or sentence)
+                    + (1 - W_COS) * share of the point's content terms the answer uses
+    credit(point) = match mapped linearly from [LO, HI] onto [0, 1]; a contradicted point earns 0
+    contradicted  = a facet of the point and the learner's clause closest to it (cosine >= ALIGN) disagree:
+                    an opposite word, a negation, reversed roles, a different number, or another point's
+                    label where this point's belongs (study/contradiction.py)
+    grade         = round(5 * (mean credit) ** GAMMA); with a contradiction at most CAP_CONTRADICTED (FSRS "Again");
+                    empty / "I don't know" / skip is 0; fewer than MIN_WORDS words at most 2 unless the card
+                    asks for a term.
 
-The constants were calibrated on `eval/data/grading.jsonl` (good / partial / wrong / empty answers
-for a dozen cards): see `tests/test_study.py` and the study section of the README. The local model never
-decides a grade.
+The constants were chosen on the fit part of `eval/data/grading.jsonl` (`hbrag eval grading --fit` searches them);
+its check part is never used to choose anything. The local model never decides a grade.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-SIM_FLOOR = 0.15
-SIM_CEIL = 0.70
-W_SIM = 0.5
+from study.contradiction import names, reversed_roles, strong, swapped_label
+from study.points import KeyPoint, clauses, content_stems, key_points, sentences
+
+W_COS = 0.8
+LO = 0.10
+HI = 0.70
+ALIGN = 0.25
+TIE = 0.05  # clauses this close to the closest one are read as candidates for the same point
+COVERED = 0.5  # credit at which a point counts as covered in the feedback
+CAP_CONTRADICTED = 1
+GAMMA = 0.6
 MIN_WORDS = 3
-MAX_KEY_TERMS = 8
+MAX_ROLES = 3
+
+PARAMS = {"w_cos": W_COS, "lo": LO, "hi": HI, "align": ALIGN, "gamma": GAMMA}  # what calibration searches
 
 _SKIPS = re.compile(r"^\s*(|skip|pass|idk|i\s*don'?t\s*know|no\s*idea|not\s*sure|\?+|-+)\s*[.!]*\s*$", re.I)
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+\-]*")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "to",
-        "in",
-        "on",
-        "for",
-        "with",
-        "by",
-        "as",
-        "is",
-        "are",
-        "be",
-        "been",
-        "being",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "from",
-        "at",
-        "into",
-        "than",
-        "then",
-        "so",
-        "such",
-        "can",
-        "could",
-        "should",
-        "would",
-        "will",
-        "may",
-        "might",
-        "must",
-        "do",
-        "does",
-        "did",
-        "not",
-        "no",
-        "yes",
-        "if",
-        "when",
-        "which",
-        "what",
-        "who",
-        "why",
-        "how",
-        "where",
-        "while",
-        "also",
-        "more",
-        "most",
-        "less",
-        "least",
-        "very",
-        "much",
-        "many",
-        "each",
-        "any",
-        "all",
-        "some",
-        "other",
-        "same",
-        "use",
-        "used",
-        "using",
-        "uses",
-        "e",
-        "g",
-        "eg",
-        "i",
-        "e",
-        "ie",
-        "via",
-        "per",
-        "vs",
-        "versus",
-        "about",
-        "between",
-        "your",
-        "you",
-        "we",
-        "our",
-        "their",
-        "there",
-        "here",
-        "has",
-        "have",
-        "had",
-        "get",
-        "gets",
-        "make",
-        "makes",
-        "one",
-        "two",
-        "three",
-        "new",
-        "like",
-        "only",
-        "just",
-        "both",
-        "either",
-        "neither",
-    ]
-)
+
+
+@dataclass(frozen=True)
+class PointResult:
+    point: KeyPoint
+    verdict: str  # covered / missing / contradicted
+    credit: float  # 0..1
+    said: str = ""  # the learner's clause closest to the point
+    reason: str = ""  # why it contradicts ("higher instead of lower")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "point": self.point.text,
+            "verdict": self.verdict,
+            "credit": round(self.credit, 3),
+            "said": self.said,
+            "reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
 class Grade:
     score: int  # 0..5
-    similarity: float
-    coverage: float
-    covered: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    points: list[PointResult] = field(default_factory=list)
     skipped: bool = False
+
+    def _with(self, verdict: str) -> list[PointResult]:
+        return [p for p in self.points if p.verdict == verdict]
+
+    @property
+    def covered(self) -> list[PointResult]:
+        return self._with("covered")
+
+    @property
+    def missing(self) -> list[PointResult]:
+        return self._with("missing")
+
+    @property
+    def contradicted(self) -> list[PointResult]:
+        return self._with("contradicted")
 
 
 def is_skip(answer: str) -> bool:
     return bool(_SKIPS.match(answer or ""))
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
+def term_share(point: str, answer_stems: set[str]) -> float:
+    stems = set(content_stems(point))
+    return len(stems & answer_stems) / len(stems) if stems else 0.0
 
 
-def _stem(word: str) -> str:
-    return _stemmer().stemWord(word.lower())
+def credit(match: float, lo: float = LO, hi: float = HI) -> float:
+    return float(np.clip((match - lo) / (hi - lo), 0.0, 1.0))
 
 
-def key_terms(reference: str, limit: int = MAX_KEY_TERMS) -> list[str]:
-    """The reference's content words, bold terms first, most frequent next, one per stem."""
-    bold = {_stem(w) for span in re.findall(r"\*\*(.+?)\*\*", reference) for w in _WORD.findall(span)}
-    seen: dict[str, str] = {}
-    counts: dict[str, int] = {}
-    for w in _WORD.findall(reference.replace("**", "")):
-        if w.lower() in _STOP or len(w) < 3:
-            continue
-        stem = _stem(w)
-        seen.setdefault(stem, w)
-        counts[stem] = counts.get(stem, 0) + 1
-    first = {stem: i for i, stem in enumerate(seen)}
-    order = sorted(seen, key=lambda st: (st not in bold, -counts[st], first[st]))
-    return [seen[s] for s in order[:limit]]
-
-
-def coverage(answer: str, terms: list[str]) -> tuple[float, list[str], list[str]]:
-    stems = {_stem(w) for w in _WORD.findall(answer)}
-    covered = [t for t in terms if _stem(t) in stems]
-    missing = [t for t in terms if _stem(t) not in stems]
-    return (len(covered) / len(terms) if terms else 0.0), covered, missing
-
-
-def combine(similarity: float, cover: float, words: int) -> int:
-    """The 0-5 grade from the two signals and the answer's length (pure, for calibration)."""
-    sim = float(np.clip((similarity - SIM_FLOOR) / (SIM_CEIL - SIM_FLOOR), 0.0, 1.0))
-    score = round(5 * (W_SIM * sim + (1 - W_SIM) * cover))
-    if words < MIN_WORDS:
+def combine(credits: list[float], contradicted: bool, words: int, short_ok: bool, gamma: float = GAMMA) -> int:
+    """The 0-5 grade from the points' credits (pure, for calibration); gamma < 1 lifts a partly right answer."""
+    score = round(5 * (sum(credits) / len(credits)) ** gamma) if credits else 0
+    if contradicted:
+        score = min(score, CAP_CONTRADICTED)
+    if words < MIN_WORDS and not short_ok:
         score = min(score, 2)
     return max(0, min(5, score))
 
 
-def grade(answer: str, reference: str, embedder: object) -> Grade:
-    """Grade `answer` against `reference`; `embedder` gives normalised vectors (`embed_documents`)."""
-    terms = key_terms(reference)
-    if is_skip(answer):
-        return Grade(0, 0.0, 0.0, [], terms, skipped=True)
-    vectors = np.asarray(embedder.embed_documents([answer, reference]))  # type: ignore[attr-defined]
-    similarity = float(vectors[0] @ vectors[1])
-    cover, covered, missing = coverage(answer, terms)
-    return Grade(combine(similarity, cover, len(answer.split())), similarity, cover, covered, missing)
+class Grader:
+    """Grades with an embedder (`embed_documents`, normalised vectors); the reference side is embedded once."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self._references: dict[str, tuple[list[KeyPoint], np.ndarray, list[str], np.ndarray]] = {}
+        self._answers: dict[str, np.ndarray] = {}  # a few hundred, so calibration re-grades without re-embedding
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
+
+    def _reference(self, reference: str) -> tuple[list[KeyPoint], np.ndarray, list[str], np.ndarray]:
+        if reference not in self._references:
+            points = key_points(reference)
+            facets = [f for p in points for f in p.facets]
+            vectors = self._embed([p.text for p in points] + facets)
+            self._references[reference] = (points, vectors[: len(points)], facets, vectors[len(points) :])
+        return self._references[reference]
+
+    def grade(self, answer: str, reference: str, params: dict[str, float] | None = None) -> Grade:
+        points, point_vecs, facets, facet_vecs = self._reference(reference)
+        if is_skip(answer):
+            return Grade(0, [PointResult(p, "missing", 0.0) for p in points], skipped=True)
+        pieces = list(dict.fromkeys(clauses(answer)))
+        candidates = list(dict.fromkeys(pieces + sentences(answer) + [answer.strip()]))
+        if answer not in self._answers:
+            if len(self._answers) > 512:
+                self._answers.clear()
+            self._answers[answer] = self._embed(candidates)
+        vectors = self._answers[answer]
+        return judge(points, point_vecs, facets, facet_vecs, candidates, vectors, len(pieces), answer, params or {})
+
+
+def _facet_contradiction(
+    facet: str, sims: np.ndarray, clauses: list[str], align: float, point: KeyPoint, siblings: list[str]
+) -> tuple[str, str]:
+    """The reason a facet is contradicted by the learner's clauses closest to it (within TIE of the closest), or "".
+
+    `sims` holds only the clauses this facet's point is the closest point to (others are -1): a clause about
+    another point never contradicts this one. An opposite word, a negation or a different number in any of
+    them (at least `align` close) is a contradiction. Embeddings barely see word order, so "skip-gram predicts
+    context from word" is as close to the CBOW point as to its own: a clause that agrees, or names the
+    point's own label, clears the order-based signals.
+    """
+    best = float(sims.max()) if len(sims) else -1.0
+    if best < align:
+        return "", ""
+    for k in np.flatnonzero(sims >= align):
+        reason = strong(facet, clauses[int(k)], point.label, point.text)
+        if reason:
+            return reason, clauses[int(k)]
+    near = [int(k) for k in np.argsort(-sims) if sims[k] >= max(align, best - TIE)]
+    # Reversed roles: every near clause must show it. A swapped label: one near clause naming a sibling's label
+    # where this point's belongs is enough, unless another near clause names this point's own label.
+    if all(reversed_roles(facet, clauses[k]) for k in near):
+        return reversed_roles(facet, clauses[near[0]]), clauses[near[0]]
+    if point.label and siblings and not any(names(point.label, siblings, clauses[k]) for k in near):
+        for k in near:
+            reason = swapped_label(point.label, siblings, clauses[k])
+            if reason:
+                return reason, clauses[k]
+    return "", ""
+
+
+def judge(
+    points: list[KeyPoint],
+    point_vecs: np.ndarray,
+    facets: list[str],
+    facet_vecs: np.ndarray,
+    candidates: list[str],
+    cand_vecs: np.ndarray,
+    n_clauses: int,
+    answer: str,
+    params: dict[str, float],
+) -> Grade:
+    """The grade from embedded points and answer pieces (the first `n_clauses` candidates are the clauses)."""
+    w_cos, lo, hi, align, gamma = (params.get(k, d) for k, d in PARAMS.items())
+    answer_stems = set(content_stems(answer))
+    sims = point_vecs @ cand_vecs.T
+    facet_sims = facet_vecs @ cand_vecs[:n_clauses].T
+    # Labels are roles a learner can swap when they are a contrast of two or three (bias / variance), not a list.
+    labels = [p.label for p in points if p.label] if len({p.label for p in points if p.label}) <= MAX_ROLES else []
+    owner = np.repeat(np.arange(len(points)), [len(p.facets) for p in points])
+    # Which point each clause is about: the one with the facet closest to it.
+    closest = np.stack([facet_sims[owner == i].max(axis=0) for i in range(len(points))]).argmax(axis=0)
+    term_card = len(points) == 1 and len(set(content_stems(points[0].text))) <= 3
+    results, offset = [], 0
+    for i, point in enumerate(points):
+        best = int(np.argmax(sims[i]))
+        match = w_cos * float(sims[i, best]) + (1 - w_cos) * term_share(point.text, answer_stems)
+        reason, said = "", candidates[best]
+        siblings = [lab for lab in dict.fromkeys(labels) if lab != point.label]
+        for j in range(offset, offset + len(point.facets)):
+            mine = np.where(closest == i, facet_sims[j], -1.0)
+            reason, clause = _facet_contradiction(facets[j], mine, candidates, align, point, siblings)
+            if reason:
+                said = clause
+                break
+        offset += len(point.facets)
+        c = credit(match, lo, hi)
+        if term_card:  # a term is named or it is not: "Accuracy" is not close enough to "F1-Score"
+            c = 1.0 if term_share(point.text, answer_stems) == 1.0 else min(c, 0.5)
+        verdict = "contradicted" if reason else ("covered" if c >= COVERED else "missing")
+        results.append(PointResult(point, verdict, 0.0 if reason else c, said if c > 0 or reason else "", reason))
+    score = combine([r.credit for r in results], any(r.reason for r in results), len(answer.split()), term_card, gamma)
+    return Grade(score, results)

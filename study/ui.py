@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.pipeline import read_handbook
-from study.session import StudySession
+from study.session import StudySession, teacher
 
 
 def progress_rows(session: StudySession) -> list[list[Any]]:
@@ -22,7 +22,9 @@ def card_markdown(session: StudySession, card_id: str | None) -> str:
 def study_tab(gr: Any, runtime: Any) -> None:
     """Add the Study tab to the Blocks being built. One session (deck, progress store) per process."""
     s = runtime.settings
-    session = StudySession(read_handbook(s.handbook), s.progress_db, runtime.query_embedder)
+    session = StudySession(
+        read_handbook(s.handbook), s.progress_db, runtime.query_embedder, teacher(lambda: runtime.assistant)
+    )
     deck_build = {"build": ""}
 
     def follow_rebuilds() -> None:

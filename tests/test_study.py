@@ -11,40 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from eval.dataset import DATA_DIR
 from study.cards import build_deck
-from study.grading import grade, is_skip, key_terms
 from study.progress import ProgressStore
 from study.schedule import Scheduler, rating_for
 from study.session import StudySession
 from tests.conftest import HBRAG
-
-LABELS = ("good", "partial", "wrong", "empty")
-
-
-@pytest.fixture(scope="module")
-def labelled():
-    return [json.loads(line) for line in (DATA_DIR / "grading.jsonl").read_text().splitlines()]
-
-
-def test_grades_order_good_partial_wrong_empty(labelled, embedder):
-    scores = {label: [] for label in LABELS}
-    for row in labelled:
-        scores[row["label"]].append(grade(row["answer"], row["reference"], embedder).score)
-    means = {label: sum(v) / len(v) for label, v in scores.items()}
-    assert means["good"] > means["partial"] > means["wrong"] > means["empty"] == 0
-    assert min(scores["good"]) >= 3 and max(scores["wrong"]) <= 3
-
-
-@pytest.mark.parametrize("answer", ["", "   ", "I don't know", "idk", "skip", "?", "no idea."])
-def test_skips_are_misses_without_error(answer, embedder):
-    result = grade(answer, "Dropout randomly zeroes neurons during training.", embedder)
-    assert is_skip(answer) and result.score == 0 and result.skipped and result.missing
-
-
-def test_key_terms_prefer_bold_and_skip_stop_words():
-    terms = key_terms("- **Bias**: Error from oversimplified assumptions\n- **Variance**: Error from data")
-    assert terms[:2] == ["Bias", "Variance"] and "from" not in terms
 
 
 def test_deck_from_the_handbook(handbook_text):

@@ -330,14 +330,16 @@ def ui(host: str | None, port: int | None, temperature: float | None, max_tokens
     launch(runtime, host=host, port=port)
 
 
-def _study_session(flags: dict[str, Any]) -> Any:
+def _study_session(flags: dict[str, Any], record: bool = True) -> Any:
     from ingest.pipeline import read_handbook
     from rag.runtime import Runtime
-    from study.session import StudySession
+    from study.session import StudySession, teacher
 
     settings = _settings(**flags)
     runtime = Runtime(settings, notify=_notify)
-    return StudySession(read_handbook(settings.handbook), settings.progress_db, runtime.query_embedder)
+    db = settings.progress_db if record else None
+    handbook = read_handbook(settings.handbook)
+    return StudySession(handbook, db, runtime.query_embedder, teacher(lambda: runtime.assistant))
 
 
 @cli.command()
@@ -345,13 +347,24 @@ def _study_session(flags: dict[str, Any]) -> Any:
 @click.option("--count", type=click.IntRange(1, 500), default=10, show_default=True)
 @click.option("--new-only", "mode", flag_value="new", help="Only cards never seen.")
 @click.option("--due-only", "mode", flag_value="due", help="Only cards due for review.")
+@click.option(
+    "--batch",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help='Grade a file of JSON lines {"question": ..., "answer": ...}; records nothing without --progress-db.',
+)
+@click.option("--json", "as_json", is_flag=True, help="With --batch: one JSON line per answer.")
 @click.option("--progress-db", type=click.Path(path_type=Path), help="Progress database [HBRAG_PROGRESS_DB].")
 @click.option("--handbook", type=click.Path(path_type=Path))
-def quiz(topic: str, count: int, mode: str | None, **flags: Any) -> None:
+def quiz(topic: str, count: int, mode: str | None, batch: Path | None, as_json: bool, **flags: Any) -> None:
     """Quiz yourself on the handbook's questions and glossary; answers are graded and scheduled (FSRS).
 
     Type your answer and press Enter; an empty line or "I don't know" counts as a miss; `q` stops.
     """
+    if batch is not None:
+        _quiz_batch(batch, as_json, flags)
+        return
+    if as_json:
+        raise HbragError("--json goes with --batch FILE")
     session = _study_session(flags)
     cards = session.select(topic=topic, count=count, mode=mode or "mixed")
     if not cards:
@@ -371,6 +384,43 @@ def quiz(topic: str, count: int, mode: str | None, **flags: Any) -> None:
         done += 1
         click.echo(feedback.text())
     click.echo(f"\n{done} card(s) answered. `hbrag progress` shows your mastery per section.")
+
+
+def _quiz_batch(path: Path, as_json: bool, flags: dict[str, Any]) -> None:
+    """Grade each JSON line; a bad line gets an error line of its own and the exit status says so at the end."""
+    if not path.is_file():
+        raise HbragError(f"no batch file at {path}")
+    session = _study_session(flags, record=flags.get("progress_db") is not None)
+    failed = 0
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            question, answer = str(row["question"]), str(row.get("answer") or "")
+        except (ValueError, KeyError, TypeError):
+            failed += 1
+            _batch_error(number, line, 'not a JSON object with "question" and "answer"', as_json)
+            continue
+        card = session.find(question)
+        if card is None:
+            failed += 1
+            _batch_error(number, question, "no card asks this question (copy it as the deck shows it)", as_json)
+            continue
+        feedback = session.answer(card, answer) if session.store else session.check(card, answer)
+        if as_json:
+            click.echo(json.dumps({"line": number, **feedback.to_dict()}))
+        else:
+            click.echo(f"\nQ: {card.front}\nA: {answer}\n{feedback.text()}")
+    if failed:
+        raise HbragError(f"{failed} line(s) of {path} could not be graded")
+
+
+def _batch_error(number: int, question: str, message: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"line": number, "question": question, "error": message}))
+    else:
+        click.echo(f"line {number}: {message}: {question[:80]}", err=True)
 
 
 @cli.command()

@@ -1,0 +1,210 @@
+"""Does a learner's clause contradict the handbook's point it is about? Cheap signals, no large model.
+
+Each check compares one point (or facet of a point) with the learner's clause closest to it, and returns a
+short reason or "". They are deliberately narrow: a false "you contradicted the handbook" on a good answer
+costs more than a missed one, so a check fires only on words both sides are about.
+
+    >>> flip("Lower temperature means more deterministic output", "A higher temperature is more deterministic")
+    'higher instead of lower'
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from study.points import content_stems, stem, words
+
+# Opposites a misconception swaps while keeping the vocabulary. Words, stemmed on first use.
+ANTONYMS = (
+    ("increase", "decrease"),
+    ("increase", "reduce"),
+    ("increases", "lowers"),
+    ("higher", "lower"),
+    ("high", "low"),
+    ("more", "fewer"),
+    ("more", "less"),
+    ("larger", "smaller"),
+    ("large", "small"),
+    ("big", "small"),
+    ("faster", "slower"),
+    ("fast", "slow"),
+    ("faster", "slows"),
+    ("overfitting", "underfitting"),
+    ("l1", "l2"),
+    ("positive", "negative"),
+    ("true", "false"),
+    ("parallel", "sequentially"),
+    ("parallel", "sequential"),
+    ("before", "after"),
+    ("sparse", "dense"),
+    ("training", "inference"),
+    ("early", "later"),
+    ("early", "late"),
+    ("maximum", "minimum"),
+    ("maximum", "average"),
+    ("max", "average"),
+    ("downsampling", "upsampling"),
+    ("reduces", "increases"),
+    ("simple", "complex"),
+    ("oversimplified", "complex"),
+    ("efficient", "expensive"),
+    ("cheap", "expensive"),
+    ("subset", "full"),
+    ("random", "single"),
+    ("many", "single"),
+    ("averages", "best"),
+    ("deterministic", "random"),
+    ("fixed", "learned"),
+    ("bidirectional", "autoregressive"),
+    ("encoder", "decoder"),
+    ("vanishing", "exploding"),
+    ("zero", "one"),
+    ("allows", "stops"),
+    ("recent", "old"),
+    ("lower", "raise"),
+    ("non-linearity", "linear"),
+    ("nonlinear", "linear"),
+    ("small", "large"),
+    ("frozen", "all"),
+)
+NEGATORS = frozenset({"not", "no", "never", "cannot", "without", "instead", "nor", "neither", "none"})
+_NEGATING_VERBS = frozenset({"avoid", "prevent", "stop", "lack", "fail", "reduc", "limit", "mitig", "combat"})
+# Words that make "A <rel> B" directional, so "A from B" and "B from A" say different things.
+RELATIONS = frozenset({"from", "given", "assuming", "causes", "cause", "before", "after", "than", "into", "to", "|"})
+
+
+@lru_cache(maxsize=1)
+def _pairs() -> tuple[tuple[str, str], ...]:
+    out = []
+    for a, b in ANTONYMS:
+        out += [(stem(a), stem(b)), (stem(b), stem(a))]
+    return tuple(dict.fromkeys(out))
+
+
+def _stems(text: str) -> set[str]:
+    return {stem(w) for w in words(text)}
+
+
+def _negated(ws: list[str], soft: bool) -> set[str]:
+    """Stems a negator governs: three words after "not", "no", "without"; with `soft`, also the word after
+    "avoids", "prevents", "reduces" (they agree with a negation but never accuse one: "reduces X" vs "shrinks X")."""
+    out: set[str] = set()
+    for i, w in enumerate(ws):
+        if w in NEGATORS or w.endswith("n't"):
+            out |= {stem(x) for x in ws[i + 1 : i + 4]}
+        elif soft and stem(w) in _NEGATING_VERBS:
+            out |= {stem(x) for x in ws[i + 1 : i + 2]}
+    return out
+
+
+def negation(point: str, clause: str) -> str:
+    """A term both sides use is negated outright on one side and not at all on the other."""
+    shared = set(content_stems(point)) & set(content_stems(clause))
+    pw, cw = words(point), words(clause)
+    p, c = _negated(pw, False) & shared, _negated(cw, False) & shared
+    if p and not _negated(cw, True) & shared:
+        return f"leaves out the handbook's negation of {next(w for w in pw if stem(w) in p)}"
+    if c and not _negated(pw, True) & shared:
+        return f"negates {next(w for w in cw if stem(w) in c)}"
+    return ""
+
+
+def flip(point: str, clause: str, context: str = "", whole: str = "") -> str:
+    """The clause uses an opposite of a word the point uses, about the same thing: a content word within three
+    words of each is shared ("lower temperature" / "higher temperature"), or the point's label (`context`, "Bias")
+    is in the clause. The opposite must be absent from the `whole` point the facet comes from ("freeze early
+    layers, fine-tune later ones" says both) unless two context words tie the clause to this facet ("freeze ...
+    layers"). A point of a word or two is its own context ("Underfitting")."""
+    pw, cw = words(point), words(clause)
+    ps, cs = [stem(w) for w in pw], [stem(w) for w in cw]
+    elsewhere = {stem(w) for w in words(whole)}
+    short = len(set(content_stems(point))) <= 2
+    labelled = bool(set(content_stems(context)) & set(cs))
+    for a, b in _pairs():
+        if a not in ps or b in ps or b not in cs:
+            continue
+        i, j = ps.index(a), cs.index(b)
+        near_p = set(content_stems(" ".join(pw[max(i - 3, 0) : i + 4])))
+        near_c = set(content_stems(" ".join(cw[max(j - 3, 0) : j + 4])))
+        context = len((near_p & near_c) - {a, b})
+        if b in elsewhere:
+            if context >= 2:
+                return f"{cw[j]} instead of {pw[i]}"
+        elif short or labelled or context:
+            return f"{cw[j]} instead of {pw[i]}"
+    return ""
+
+
+def reversed_roles(point: str, clause: str) -> str:
+    """Two shared terms related in one order by the handbook and in the other by the learner (A from B / B from A)."""
+    p_words, c_words = words(point), words(clause)
+
+    def positions(ws: list[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i, w in enumerate(ws):
+            out.setdefault(stem(w), i)
+        return out
+
+    p_pos, c_pos = positions(p_words), positions(c_words)
+    shared = [s for s in dict.fromkeys(content_stems(point)) if s in c_pos]
+    for i, x in enumerate(shared):
+        for y in shared[i + 1 :]:
+            px, py, cx, cy = p_pos[x], p_pos[y], c_pos[x], c_pos[y]
+            if (px < py) == (cx < cy):
+                continue
+            p_between = set(p_words[min(px, py) + 1 : max(px, py)])
+            c_between = set(c_words[min(cx, cy) + 1 : max(cx, cy)])
+            if p_between & RELATIONS and c_between & RELATIONS:
+                return f"reverses {p_words[px]} and {p_words[py]}"
+    return ""
+
+
+def numbers(point: str, clause: str) -> str:
+    """Both give a number for the same thing and no number agrees."""
+    p = {w for w in words(point) if w[0].isdigit()}
+    c = {w for w in words(clause) if w[0].isdigit()}
+    if p and c and not p & c:
+        return f"{', '.join(sorted(c))} instead of {', '.join(sorted(p))}"
+    return ""
+
+
+def swapped_label(label: str, siblings: list[str], clause: str) -> str:
+    """The clause closest to this point's content names another point's label and not its own (bias <-> variance)."""
+    mine = _distinct(label, siblings)
+    if not mine:
+        return ""
+    cs = {stem(w) for w in words(clause)[:3]}  # the clause's subject: "Bias means ...", "In Word2Vec, skip-gram ..."
+    if mine & cs:
+        return ""
+    for other in siblings:
+        theirs = _distinct(other, [label] + [s for s in siblings if s != other])
+        if theirs and theirs & cs:
+            return f"says {other} where the handbook says {label}"
+    return ""
+
+
+def names(label: str, siblings: list[str], clause: str) -> bool:
+    """The clause's subject is this label ("Bias means ...")."""
+    return bool(_distinct(label, siblings) & {stem(w) for w in words(clause)[:3]})
+
+
+def _distinct(label: str, others: list[str]) -> set[str]:
+    """The label's own words: those no other label shares ("I" for "Type I" beside "Type II")."""
+    shared = set().union(*(_stems(o) for o in others)) if others else set()
+    return _stems(label) - shared - {"the", "a", "an", "when", "to", "use"}
+
+
+def strong(point: str, clause: str, label: str = "", whole: str = "", min_shared: int = 2) -> str:
+    """An opposite word, a negation or a different number: the first that fires, or "".
+
+    Negation and numbers need `min_shared` content terms in common, so they only judge a clause about the
+    same thing; an opposite word brings its own check of context (`flip`)."""
+    text = f"{label} {point}" if label else point
+    shared = len(set(content_stems(text)) & set(content_stems(clause)))
+    if shared >= 1 or len(set(content_stems(point))) <= 1:
+        reason = flip(point, clause, label, whole)
+        if reason:
+            return reason
+    if shared < min_shared:
+        return ""
+    return negation(text, clause) or numbers(text, clause)

@@ -1,0 +1,175 @@
+"""Study grading by key points: points and clauses, contradiction signals, the grader on the labelled answers,
+`hbrag quiz --batch --json`, the re-read pointer, and calibration that never sees the check part."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from eval import grading as grading_eval
+from study.cards import build_deck, find_card
+from study.contradiction import flip, negation, numbers, reversed_roles, swapped_label
+from study.grading import Grader, is_skip
+from study.points import clauses, key_points
+from study.session import StudySession, point_lines
+from tests.conftest import HBRAG
+
+Q6 = "Explain the bias-variance tradeoff."
+SWAPPED = "High bias means the model overfits because it is too sensitive to the training data."
+
+
+@pytest.fixture(scope="module")
+def grader(query_embedder):
+    return Grader(query_embedder)
+
+
+@pytest.fixture(scope="module")
+def deck(handbook_text):
+    return build_deck(handbook_text)
+
+
+def test_key_points_keep_bullets_labels_and_headings():
+    reference = (
+        "Regularization adds penalty to loss function:\n- L1 (Lasso): Adds |weights|, sparse\n"
+        "- L2 (Ridge): Adds weights²\n**When to use Batch**:\n- Predictions not time-sensitive\n**Prevention**:"
+    )
+    points = key_points(reference)
+    assert [p.text for p in points] == [
+        "Regularization adds penalty to loss function",
+        "L1 (Lasso): Adds |weights|, sparse",
+        "L2 (Ridge): Adds weights²",
+        "Predictions not time-sensitive",
+    ]
+    assert [p.label for p in points] == ["", "L1 (Lasso)", "L2 (Ridge)", "When to use Batch"]
+    assert key_points("Underfitting")[0].text == "Underfitting"  # a term card's answer is one point
+
+
+def test_clauses_cut_where_a_new_claim_starts():
+    assert clauses("Bagging is parallel and boosting is sequential; both are ensembles.") == [
+        "Bagging is parallel",
+        "boosting is sequential",
+        "both are ensembles",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("check", "point", "clause", "fires"),
+    [
+        (flip, "Lower temperature means more deterministic output", "A higher temperature is more deterministic", 1),
+        (flip, "Lower temperature means more deterministic output", "A low temperature makes it deterministic", 0),
+        (flip, "Much more efficient than full fine-tuning", "It fine-tunes with fewer parameters", 0),
+        (flip, "Underfitting", "Overfitting", 1),
+        (negation, "Use AUC-ROC, not accuracy", "Accuracy is the best metric, use it", 1),
+        (negation, "No vanishing gradient for positive values", "it avoids vanishing gradients", 0),
+        (reversed_roles, "Predict context from word", "predicts the word from its context", 1),
+        (reversed_roles, "Predict context from word", "predicts the context from a word", 0),
+        (numbers, "If p < 0.05 reject the null", "reject the null when p < 0.5", 1),
+        (numbers, "If p < 0.05 reject the null", "below 0.05 we reject the null", 0),
+    ],
+)
+def test_contradiction_signals(check, point, clause, fires):
+    assert bool(check(point, clause)) == bool(fires)
+
+
+def test_swapped_label_reads_the_clause_subject():
+    assert swapped_label("Bias", ["Variance"], "variance is error from simple assumptions")
+    assert not swapped_label("Bias", ["Variance"], "bias is error from simple assumptions, unlike variance")
+
+
+@pytest.mark.parametrize("answer", ["", "   ", "I don't know", "idk", "skip", "?", "no idea."])
+def test_skips_are_misses_without_error(answer, grader):
+    result = grader.grade(answer, "Dropout randomly zeroes neurons during training.")
+    assert is_skip(answer) and result.score == 0 and result.skipped and result.missing
+
+
+def test_a_confident_swap_scores_low_and_says_which_point(grader, deck):
+    card = find_card(deck, Q6)
+    right = grader.grade(
+        "Bias is error from oversimplified assumptions, so it underfits; variance is "
+        "sensitivity to the training data, so it overfits.",
+        card.back,
+    )
+    wrong = grader.grade(SWAPPED, card.back)
+    assert right.score >= 4 and not right.contradicted
+    assert wrong.score <= 1 and [p.point.label for p in wrong.contradicted] == ["Bias"]
+    assert "overfits" in wrong.contradicted[0].said
+
+
+def test_grades_follow_the_labels_on_the_labelled_answers(grader, deck):
+    summary = grading_eval.summarise(grading_eval.grade_rows(grader, grading_eval.load_rows(deck)))
+    assert summary["cards"] >= 40 and summary["answers"] == 5 * summary["cards"]
+    assert summary["mean_good"] > summary["mean_partial"] > summary["mean_misconception"] > summary["mean_empty"] == 0
+    assert summary["mean_partial"] > summary["mean_off-topic"]
+
+
+def test_labelled_answers_cover_every_card_kind_and_keep_a_check_third(deck):
+    rows = grading_eval.load_rows(deck)
+    cards = {r["card"].id: r for r in rows}
+    assert {r["card"].kind for r in rows} == {"question", "scenario", "term", "definition"}
+    check = {cid for cid, r in cards.items() if r["split"] == "check"}
+    assert len(check) * 3 >= len(cards) - 2
+    assert all({r["label"] for r in rows if r["card"].id == cid} == set(grading_eval.LABELS) for cid in cards)
+
+
+def test_calibration_never_reads_the_check_part(grader, deck, monkeypatch):
+    monkeypatch.setattr(grading_eval, "GRID", {"lo": (0.1, 0.3), "gamma": (0.6, 1.0)})
+    rows = grading_eval.load_rows(deck)
+    scrambled = [{**r, "answer": "I don't know"} if r["split"] == "check" else r for r in rows]
+    first = grading_eval.fit_params(grader, rows, progress=False)
+    second = grading_eval.fit_params(grader, scrambled, progress=False)
+    assert first == second and first[1]["cards"] == len({r["card"].id for r in rows if r["split"] == "fit"})
+
+
+def test_each_point_carries_its_handbook_line(handbook_text, deck):
+    card = find_card(deck, Q6)
+    lines = handbook_text.splitlines()
+    start, end = point_lines("Variance: Error from sensitivity to training data", lines, card.line_start, card.line_end)
+    assert start == end and "**Variance**" in lines[start - 1]
+
+
+def test_feedback_names_the_contradiction_and_the_teaching_section(handbook_text, query_embedder, assistant):
+    from study.session import teacher
+
+    session = StudySession(handbook_text, None, query_embedder, teacher(lambda: assistant))
+    feedback = session.check(session.find("explain the Bias-Variance tradeoff"), SWAPPED)
+    text = feedback.text()
+    assert 'Contradicts the handbook: you wrote "High bias means the model overfits"' in text
+    assert feedback.reread and "Bias-Variance Tradeoff" in feedback.reread[0] and "Section 19" not in feedback.reread[0]
+    assert "Re-read: " + feedback.reread[0] in text and feedback.next_due is None
+
+
+def _batch(cli_env, path: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        HBRAG + ["quiz", "--batch", str(path), "--json", *extra],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_quiz_batch_json_grades_each_line_and_records_nothing(cli_env, tmp_path):
+    rows = [
+        {"question": Q6, "answer": SWAPPED},
+        {"question": "What is quantum chromodynamics?", "answer": "quarks"},
+        {"question": "What is max pooling?", "answer": "It keeps the maximum value of each region to downsample."},
+    ]
+    path = tmp_path / "answers.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    out = _batch(cli_env, path)
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert out.returncode == 1 and "2 line(s)" in out.stderr
+    assert [("error" in line) for line in lines] == [False, True, False, True]
+    swapped, unknown, pooling, _ = lines
+    assert swapped["grade"] <= 1 and swapped["reread"]["section"].endswith("Bias-Variance Tradeoff")
+    assert {p["verdict"] for p in swapped["points"]} >= {"contradicted", "covered"}
+    assert all(p["line_start"] >= 1667 and p["line_end"] <= 1670 for p in swapped["points"])
+    assert "no card" in unknown["error"] and pooling["grade"] >= 3
+    assert not Path(cli_env["HBRAG_PROGRESS_DB"]).exists()  # nothing recorded without --progress-db
+
+    db = tmp_path / "kept.sqlite"
+    recorded = _batch(cli_env, path, "--progress-db", str(db))
+    assert db.exists() and json.loads(recorded.stdout.splitlines()[0])["next_due"]
