@@ -260,11 +260,12 @@ def grading_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
         params, _ = fit_params(grader, rows, progress=not as_json)
         click.echo("constants chosen on the fit part: " + json.dumps(params), err=True)
     graded = grade_rows(grader, rows, params)
-    result = {split: summarise([g for g in graded if g.get("split", "fit") == split]) for split in ("fit", "check")}
+    splits = dict.fromkeys(g.get("split", "fit") for g in graded)
+    result = {split: summarise([g for g in graded if g.get("split", "fit") == split]) for split in splits}
     if as_json:
         click.echo(json.dumps({"params": params, "summary": result, "worst": worst(graded)}))
         return
-    keys = list(result["check"])
+    keys = list(next(iter(result.values())))
     click.echo(table(["split", *keys], [[split, *(s[k] for k in keys)] for split, s in result.items()]))
     click.echo("\nFurthest from their label:")
     for r in worst(graded):

@@ -97,7 +97,7 @@ def fit_params(grader: Grader, rows: list[dict[str, Any]], progress: bool = True
     """The grid point with the best objective on `rows` (pass the fit part only), and its summary there."""
     from tqdm import tqdm
 
-    fit_rows = [r for r in rows if r.get("split") != "check"]
+    fit_rows = [r for r in rows if r.get("split", "fit") == "fit"]
     best: tuple[float, dict[str, float], dict] = (-np.inf, dict(PARAMS), {})
     combos = list(itertools.product(*GRID.values()))
     for values in tqdm(combos, desc="grid", disable=not progress, leave=False):

@@ -109,18 +109,19 @@ def test_labelled_answers_cover_every_card_kind_and_keep_a_check_third(deck):
     rows = grading_eval.load_rows(deck)
     cards = {r["card"].id: r for r in rows}
     assert {r["card"].kind for r in rows} == {"question", "scenario", "term", "definition"}
-    check = {cid for cid, r in cards.items() if r["split"] == "check"}
-    assert len(check) * 3 >= len(cards) - 2
+    held_out = {cid for cid, r in cards.items() if r["split"] != "fit"}
+    assert len(held_out) * 3 >= len(cards) and {r["split"] for r in rows} == {"fit", "check", "fresh"}
     assert all({r["label"] for r in rows if r["card"].id == cid} == set(grading_eval.LABELS) for cid in cards)
 
 
 def test_calibration_never_reads_the_check_part(grader, deck, monkeypatch):
     monkeypatch.setattr(grading_eval, "GRID", {"lo": (0.1, 0.3), "gamma": (0.6, 1.0)})
     rows = grading_eval.load_rows(deck)
-    scrambled = [{**r, "answer": "I don't know"} if r["split"] == "check" else r for r in rows]
+    scrambled = [{**r, "answer": "I don't know"} if r["split"] != "fit" else r for r in rows]
     first = grading_eval.fit_params(grader, rows, progress=False)
     second = grading_eval.fit_params(grader, scrambled, progress=False)
-    assert first == second and first[1]["cards"] == len({r["card"].id for r in rows if r["split"] == "fit"})
+    assert first[0] == second[0] and first[1]["spearman"] == second[1]["spearman"]
+    assert first[1]["cards"] == len({r["card"].id for r in rows if r["split"] == "fit"})
 
 
 def test_each_point_carries_its_handbook_line(handbook_text, deck):
