@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -169,8 +171,8 @@ def terms(text: str) -> set[str]:
     """Stemmed content words (the evidence module's stop list), for comparing wording across inflections."""
     from rag.evidence import content_terms
 
-    stemmer = _stemmer()
-    return {stemmer.stemWord(t) for part in content_terms(text) for t in part.split("-") if t}
+    snowball = stemmer()
+    return {snowball.stemWord(t) for part in content_terms(text) for t in part.split("-") if t}
 
 
 def supported_share(sentence: str, vocabulary: frozenset[str]) -> float:
@@ -179,16 +181,12 @@ def supported_share(sentence: str, vocabulary: frozenset[str]) -> float:
     return len(words & vocabulary) / len(words) if words else 1.0
 
 
-def _stemmer():  # type: ignore[no-untyped-def]
-    global _STEMMER
-    if _STEMMER is None:
-        import Stemmer
+@lru_cache(maxsize=1)
+def stemmer() -> Any:
+    """The English Snowball stemmer, built once per process (the gate and the study grader share it)."""
+    import Stemmer
 
-        _STEMMER = Stemmer.Stemmer("english")
-    return _STEMMER
-
-
-_STEMMER = None
+    return Stemmer.Stemmer("english")
 
 
 def distinctive_rows(rows: list[str], question: str) -> tuple[frozenset[str], ...]:

@@ -159,8 +159,9 @@ def _facet_contradiction(
     near = [int(k) for k in np.argsort(-sims) if sims[k] >= max(align, best - TIE)]
     # Reversed roles: every near clause must show it. A swapped label: one near clause naming a sibling's label
     # where this point's belongs is enough, unless another near clause names this point's own label.
-    if all(reversed_roles(facet, clauses[k]) for k in near):
-        return reversed_roles(facet, clauses[near[0]]), clauses[near[0]]
+    reversals = [reversed_roles(facet, clauses[k]) for k in near]
+    if all(reversals):
+        return reversals[0], clauses[near[0]]
     if point.label and siblings and not any(names(point.label, siblings, clauses[k]) for k in near):
         for k in near:
             reason = swapped_label(point.label, siblings, clauses[k])

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any
+
+from rag.guard import stemmer
 
 _BULLET = re.compile(r"^(?:[-*+]|\d+[.)])\s+(.*)$")
 _BOLD_LABEL = re.compile(r"^\*\*(.+?)\*\*\s*:?\s*(.*)$")
@@ -37,15 +37,8 @@ _STOP_WORDS = """a an the and or of to in on for with by as is are be been being
 STOP = frozenset(_STOP_WORDS.split())
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
 def stem(word: str) -> str:
-    return _stemmer().stemWord(word.lower())
+    return stemmer().stemWord(word.lower())
 
 
 def words(text: str) -> list[str]:

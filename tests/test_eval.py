@@ -80,16 +80,15 @@ def test_fail_under_exits_non_zero(cli_env, runs_dir):
     assert out.returncode == 1 and "recall@5" in out.stderr and "under 1.01" in out.stderr
 
 
+def _eval_answers(cli_env, runs_dir, *args: str) -> subprocess.CompletedProcess:
+    """`hbrag eval answers` with short answers, as JSON, into the test's runs directory."""
+    command = [*HBRAG, "eval", "answers", *args, "--max-tokens", "48", "--runs-dir", str(runs_dir), "--json"]
+    return subprocess.run(command, env=cli_env, capture_output=True, text=True, timeout=900)
+
+
 def test_answer_eval_end_to_end(cli_env, runs_dir):
     """Held out: the bank is neither retrieved nor evidence; prose, evidence and the answer as shown scored apart."""
-    out = subprocess.run(
-        [*HBRAG, "eval", "answers", "--limit", "3", "--max-tokens", "48", "--setting", "heldout"]
-        + ["--runs-dir", str(runs_dir), "--json"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    out = _eval_answers(cli_env, runs_dir, "--limit", "3", "--setting", "heldout")
     assert out.returncode == 0, out.stderr
     (run,) = runs_dir.iterdir()
     rows = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
@@ -111,14 +110,7 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path):
     questions.write_text(
         '{"q": "Some of my columns have lots of blanks, what can I do?"}\n{"q": "Who painted the Mona Lisa?"}\n'
     )
-    out = subprocess.run(
-        [*HBRAG, "eval", "answers", "--questions", str(questions), "--mode", "rag", "--max-tokens", "48"]
-        + ["--runs-dir", str(runs_dir), "--json"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    out = _eval_answers(cli_env, runs_dir, "--questions", str(questions), "--mode", "rag")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)["summary"]["modes"]["rag/full"]
     assert summary["questions"] == 2 and summary["declined_rate"] == 0.5
