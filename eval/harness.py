@@ -200,7 +200,7 @@ def _answer_row(
             handbook_lines=assistant.handbook_lines,
         )
         messages = build_messages(q.question, [e.passage.plain for e in evidence])
-        answer = assistant.generate_with(messages, evidence=evidence, **generation)
+        answer = assistant.generate_with(messages, evidence=evidence, question=q.question, **generation)
     else:
         raise ValueError(f"unknown mode {mode!r}")
     prose = "" if answer.fallback or answer.declined else answer.text

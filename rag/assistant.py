@@ -292,6 +292,8 @@ class Assistant:
                 self.vectors,
                 vocabulary=frozenset(terms(" ".join([asked, *(e.passage.plain for e in evidence)]))),
                 row_words=distinctive_rows(rows, asked) if len(rows) > 1 else (),
+                asked=frozenset(terms(asked)),
+                passage_texts=tuple(e.passage.plain for e in evidence),
             )
 
         def pieces() -> Iterator[str]:
@@ -325,6 +327,8 @@ class Assistant:
             text, fallback = PROMPT_WITHHELD, "withheld"
         elif gate is not None and not gate.kept:
             why = "it said the handbook does not cover this" if gate.refused else "its words did not match the handbook"
+            if gate.dropped and all(reason == "copy of a passage" for _, reason in gate.dropped):
+                why = "it only repeated the handbook's words"
             if not raw.strip():
                 why = "it wrote nothing"
             text, fallback = FALLBACK_NOTE.format(why=why), ("model-refused" if gate.refused else "not-grounded")
@@ -362,11 +366,16 @@ class Assistant:
         return final
 
     def generate_with(
-        self, messages: list[dict[str, str]], evidence: list[Evidence] | None = None, **generation: Any
+        self,
+        messages: list[dict[str, str]],
+        evidence: list[Evidence] | None = None,
+        question: str = "",
+        **generation: Any,
     ) -> Answer:
         """Generate from given messages (the eval's closed-book and oracle modes), timed like `ask`; with
-        `evidence`, through the same guards as `ask`."""
+        `evidence`, through the same guards as `ask`. `question` is the learner's question alone (the gate
+        reads its words as already known); by default the last message."""
         started = time.perf_counter()
-        answer = Answer(question=messages[-1]["content"], evidence=list(evidence or []))
+        answer = Answer(question=question or messages[-1]["content"], evidence=list(evidence or []))
         *_, final = self._generate(answer, messages, self.params(**generation), started, 0.0)
         return final

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,7 @@ class Passage:
     chunk_id: str = ""
     rank: int = 1  # the retrieval rank of its chunk
     question: str = ""  # for kind "qa": the bank question it answers
+    label: str = ""  # for a list item: the line that introduces its list ("**ReLU is Default Because**:")
 
 
 @dataclass(frozen=True)
@@ -110,15 +111,26 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
     lines = chunk.text.splitlines()
     out: list[Passage] = []
 
-    def add(text: str, kind: str, offset: int, end_offset: int | None = None, question: str = "") -> None:
-        flat = plain(text) if kind != "row" else text
+    def add(
+        text: str,
+        kind: str,
+        offset: int,
+        end_offset: int | None = None,
+        question: str = "",
+        flat: str = "",
+        label: str = "",
+    ) -> None:
+        flat = flat or (plain(text) if kind != "row" else text)
         if len(flat) < 12 or (kind != "qa" and flat.endswith(":") and len(flat.split()) <= 6):
             return  # a label such as "**Solutions**:" says nothing alone
         if kind != "qa" and (flat.endswith("?") or flat.startswith("Question:")):
             return  # a question is not evidence for an answer
         guess = chunk.line_start + offset
         start = _locate(lines[offset], handbook_lines, chunk.line_start - 2, chunk.line_end, guess)
-        end = start + ((end_offset if end_offset is not None else offset) - offset)
+        end = start
+        if end_offset is not None and end_offset != offset:  # the chunker may have added or dropped blank lines
+            guess = start + (end_offset - offset)
+            end = _locate(lines[end_offset], handbook_lines, start + 1, chunk.line_end + 2, guess)
         shown = "\n".join(_QUOTE.sub("", line) for line in text.splitlines())  # quote marks: we quote it ourselves
         out.append(
             Passage(
@@ -131,6 +143,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
                 chunk.id,
                 rank,
                 question,
+                label,
             )
         )
 
@@ -141,22 +154,25 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             answer = "\n".join(lines[body[0] : body[-1] + 1])
             add(answer, "qa", body[0], body[-1], question=match.group(1).strip())
 
-    in_code = False
+    in_code = prose_code = False
     header: list[str] = []
+    lead = -1  # the line of the label that introduces the current list ("**ReLU is Default Because**:")
     for i, raw in enumerate(lines):
         line = raw.rstrip()
         if line.lstrip().startswith("```"):
             in_code = not in_code
+            prose_code = in_code and line.strip() in ("```", "```text", "```math")  # not a program
             continue
         if not line.strip() or _QUESTION_LINE.match(line.strip()):
             header = [] if not line.strip() else header
             continue
         if in_code:
-            # Formulas and definitions ("Total Error = Bias² + ..."), not a diagram's labels.
-            if not _DRAWING.search(line) and len(line.split()) >= 3 and ("=" in line or ":" in line):
+            # Formulas and definitions ("Total Error = Bias² + ..."), not a program or a diagram's labels.
+            if prose_code and _is_formula(line):
                 add(line.strip(), "code", i)
             continue
         if line.lstrip().startswith("|"):
+            lead = -1
             if not header:
                 header = [line]
             elif _TABLE_RULE.match(line):
@@ -165,11 +181,25 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
                 add(_row_text(header, line), "row", i)
             continue
         if _BULLET.match(line):
-            add(line.strip(), "item", i)
+            if lead < 0:
+                add(line.strip(), "item", i)
+                continue
+            # A bullet alone ("Computationally efficient") says nothing; with its label it answers.
+            label = _QUOTE.sub("", lines[lead]).strip()
+            gap = "\n…\n" if any(lines[j].strip() for j in range(lead + 1, i)) else "\n"
+            add(f"{label}{gap}{line.strip()}", "item", lead, i, flat=f"{plain(label)} {plain(line)}", label=label)
             continue
+        lead = i if plain(line).endswith(":") and len(plain(line).split()) <= 8 else -1
         for sentence in _SENTENCE.split(_QUOTE.sub("", line).strip()):
             add(sentence, "sentence", i)
     return out
+
+
+def _is_formula(line: str) -> bool:
+    """ "Total Error = Bias² + ...", "Q = Query (what I'm looking for)"; not "Fold 1: [Test] [Train] ..."."""
+    if _DRAWING.search(line) or len(line.split()) < 3 or re.search(r"\[\w+\]\s*\[", line):
+        return False
+    return "=" in line or ":" in line
 
 
 def _cells(line: str) -> list[str]:
@@ -258,6 +288,34 @@ def select(scored: Sequence[Evidence], n: int = 3, per_chunk: int = 3, spread: f
     return chosen
 
 
+def merge_lists(chosen: Sequence[Evidence]) -> list[Evidence]:
+    """Items of one list read as one passage: its label once, then the chosen items in the handbook's order
+    ("…" where items were left out). Three bullets under three copies of one label read as noise, and the
+    model gets the list as the single fact it is."""
+    groups: dict[tuple[str, int], list[Evidence]] = {}
+    for e in chosen:
+        p = e.passage
+        key = (p.chunk_id, p.line_start) if p.kind == "item" and p.label else (p.chunk_id, -id(e))
+        groups.setdefault(key, []).append(e)
+    out = []
+    for members in groups.values():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        items = sorted((e.passage for e in members), key=lambda p: p.line_end)
+        first = items[0]
+        lines, previous = [first.label], first.line_start
+        for p in items:
+            if p.line_end > previous + 1:
+                lines.append("…")
+            lines.append(p.text.splitlines()[-1])
+            previous = p.line_end
+        flat = f"{plain(first.label)} " + "; ".join(plain(p.text.splitlines()[-1]) for p in items)
+        merged = replace(first, text="\n".join(lines), plain=flat, line_end=items[-1].line_end)
+        out.append(Evidence(merged, max(e.score for e in members)))
+    return out
+
+
 def choose_evidence(
     question: str,
     question_vector: np.ndarray,
@@ -274,7 +332,7 @@ def choose_evidence(
     if match is not None:
         return [Evidence(match, 1.0)]
     scored = score_passages(question, question_vector, [p for p in every if p.kind != "qa"], embed)
-    return select(scored, n)
+    return merge_lists(select(scored, n))
 
 
 class CachedEmbeddings:

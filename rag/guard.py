@@ -28,6 +28,10 @@ REPEAT = 0.85
 # At least this share of a sentence's content words must come from the evidence or the question: cosine
 # alone lets a fluent sentence on the right topic through with claims of its own.
 SUPPORTED_TERMS = 0.5
+# A sentence must bring at least this many of the evidence's words that the question does not have: one
+# made of the question's own words ("The difference between Type I and Type II errors lies in the type of
+# error") says nothing, however close its cosine.
+NEW_TERMS = 2
 # Two or three sentences answer a study question; the passages below carry the rest.
 MAX_SENTENCES = 3
 MIN_CHARS = 15
@@ -79,9 +83,14 @@ class Gate:
     threshold: float = GROUNDED
     # The words the answer may use: the evidence's and the question's (stemmed content terms). Empty: no check.
     vocabulary: frozenset[str] = frozenset()
-    # For table-row passages: the words only that row has. A sentence using two rows' own words mixes them
-    # ("the exponential distribution ... successes in n trials").
-    row_words: tuple[frozenset[str], ...] = ()
+    # For table-row passages: each row's own words, (its subject, its claims). A sentence naming one row's
+    # subject with two claim words of another row mixes them ("the exponential distribution ... successes in
+    # n trials"); one shared word ("... measured by time") is not a mix.
+    row_words: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()
+    # The question's words: what a sentence repeats from the question is not information.
+    asked: frozenset[str] = frozenset()
+    # The passages' plain texts: a run of one of them pasted as the answer is shown below it anyway.
+    passage_texts: tuple[str, ...] = ()
     kept: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (sentence, why)
     refused: bool = False
@@ -122,11 +131,20 @@ class Gate:
             if sentence.strip():
                 self.dropped.append((sentence, "header or fragment"))
             return ""
+        if any(is_pasted(words, p) for p in self.passage_texts):
+            self.dropped.append((sentence, "copy of a passage"))
+            return ""
+        if words.rstrip().endswith(":"):
+            self.dropped.append((sentence, "introduces a list it does not give"))
+            return ""
         if self.vocabulary and supported_share(words, self.vocabulary) < SUPPORTED_TERMS:
             # On topic by cosine, but saying things the evidence does not ("... and interpretability").
             self.dropped.append((sentence, "words not in the evidence"))
             return ""
-        if sum(bool(row & terms(words)) for row in self.row_words) >= 2:
+        if self.vocabulary and len((terms(words) - self.asked) & self.vocabulary) < NEW_TERMS:
+            self.dropped.append((sentence, "only the question's words"))
+            return ""
+        if mixes_rows(terms(words), self.row_words):
             self.dropped.append((sentence, "mixes table rows"))
             return ""
         vector = np.asarray(self.embed([words])[0], dtype=np.float32)
@@ -146,6 +164,15 @@ class Gate:
         self.kept.append(text)
         self._kept_vectors.append(vector)
         return text
+
+
+def is_pasted(sentence: str, passage: str, min_words: int = 5) -> bool:
+    """The sentence is a verbatim run of the passage (case, punctuation and markup aside)."""
+    words = _TOKEN.findall(sentence.lower())
+    return len(words) >= min_words and f" {' '.join(words)} " in f" {' '.join(_TOKEN.findall(passage.lower()))} "
+
+
+_TOKEN = re.compile(r"\w+")
 
 
 def _cite(sentence: str, number: int) -> str:
@@ -189,10 +216,30 @@ def stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
-def distinctive_rows(rows: list[str], question: str) -> tuple[frozenset[str], ...]:
-    """Each table row's own words: in no other row and not in the question."""
-    sets = [terms(r) for r in rows]
+def distinctive_rows(rows: list[str], question: str) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    """Each table row's own words, in no other row and not in the question: (its subject, its claims).
+
+    A row reads "Distribution: Poisson; Use Case: Count of events"; its subject is the first cell's value.
+    """
     asked = terms(question)
-    return tuple(
-        frozenset(w - asked - set().union(*(o for j, o in enumerate(sets) if j != i))) for i, w in enumerate(sets)
+    split = []
+    for row in rows:
+        cells = row.split("; ")
+        subject = cells[0].split(": ", 1)[-1] if len(cells) > 1 else ""
+        split.append((terms(subject), terms(" ".join(c.split(": ", 1)[-1] for c in cells[1:]))))
+    every = [a | b for a, b in split]
+    out = []
+    for i, (subject, claims) in enumerate(split):
+        others = set().union(*(o for j, o in enumerate(every) if j != i))
+        out.append((frozenset(subject - asked - others), frozenset(claims - asked - others)))
+    return tuple(out)
+
+
+def mixes_rows(words: set[str], rows: tuple[tuple[frozenset[str], frozenset[str]], ...]) -> bool:
+    """The sentence names one row's subject and makes two claims of another row it does not name."""
+    return any(
+        (rows[i][0] & words) and not (rows[j][0] & words) and len(rows[j][1] & words) >= 2
+        for i in range(len(rows))
+        for j in range(len(rows))
+        if i != j
     )

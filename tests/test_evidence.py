@@ -51,9 +51,9 @@ def test_table_rows_keep_their_header():
 
 def test_prose_splits_into_items_and_sentences_without_labels_or_questions():
     got = [(p.kind, p.plain) for p in passages(PROSE)]
-    assert ("item", "Dropout: randomly zero neurons.") in got
+    assert ("item", "Solutions: Dropout: randomly zero neurons.") in got  # a bullet keeps its list's label
     assert ("sentence", "Regularization adds a penalty.") in got and ("sentence", "It keeps weights small.") in got
-    assert not any(text.startswith("Solutions") or text.endswith("?") for _, text in got)
+    assert ("sentence", "Solutions:") not in got and not any(text.endswith("?") for _, text in got)
 
 
 def test_a_bank_answer_is_one_whole_passage_with_its_question():
@@ -66,8 +66,24 @@ def test_a_bank_answer_is_one_whole_passage_with_its_question():
 def test_line_numbers_come_from_the_handbook_when_given():
     lines = ["x"] * 40
     lines[21] = "- Early stopping halts training."  # line 22, not chunk start + offset
+    lines[19] = "**Solutions**:"
     item = next(p for p in passages(PROSE, handbook_lines=lines) if "Early" in p.plain)
-    assert item.line_start == 22
+    assert (item.line_start, item.line_end) == (20, 22)  # from its list's label to its own line
+    assert item.text == "**Solutions**:\n…\n- Early stopping halts training."  # "…": an item left out
+
+
+def test_items_of_one_list_are_shown_once_under_their_label():
+    from rag.evidence import merge_lists
+
+    items = [p for p in passages(PROSE) if p.kind == "item"]
+    merged = merge_lists([Evidence(items[1], 0.9), _ev("Regularization adds a penalty.", 0.8), Evidence(items[0], 0.7)])
+    assert [e.passage.kind for e in merged] == ["item", "sentence"]
+    assert (
+        merged[0].passage.text
+        == "**Solutions**:\n- **Dropout**: randomly zero neurons.\n- Early stopping halts training."
+    )
+    assert merged[0].passage.plain == "Solutions: Dropout: randomly zero neurons.; Early stopping halts training."
+    assert merged[0].score == 0.9 and (merged[0].passage.line_start, merged[0].passage.line_end) == (20, 22)
 
 
 def test_plain_and_terms():
@@ -178,11 +194,25 @@ def test_gate_drops_a_sentence_that_mixes_table_rows():
         "Distribution: Binomial; Use Case: Number of successes in n trials",
     ]
     own = distinctive_rows(rows, "Which distribution counts events?")
-    assert "poisson" in own[0] and "trial" in own[1] and "distribut" not in own[0]
+    assert "poisson" in own[0][0] and "trial" in own[1][1] and "distribut" not in own[0][0] | own[0][1]
     embed = _Vectors()
     gate = Gate(embed(["dropout poisson", "dropout binomial"]), embed, row_words=own)
     assert list(gated(iter(["Dropout Poisson counts successes in n trials."]), gate)) == []
     assert gate.dropped[0][1] == "mixes table rows"
+
+
+def test_one_shared_word_is_not_a_mix_of_rows():
+    from rag.guard import distinctive_rows, mixes_rows, terms
+
+    rows = [
+        "Distribution: Poisson; Use Case: Count of events in fixed interval",
+        "Distribution: Exponential; Use Case: Time between events",
+    ]
+    own = distinctive_rows(rows, "how many events happen in an hour?")
+    right = "The Poisson distribution counts events in a fixed interval, typically measured by time."
+    assert not mixes_rows(terms(right), own)
+    assert mixes_rows(terms("Poisson models the time between events."), own) is False  # one claim word
+    assert mixes_rows(terms("The exponential distribution counts events in a fixed interval."), own)
 
 
 def test_a_sentence_cut_off_by_the_token_limit_is_not_shown():
@@ -192,3 +222,28 @@ def test_a_sentence_cut_off_by_the_token_limit_is_not_shown():
         "Dropout helps a net generalize well [1]."
     )
     assert gate.dropped[-1][1] == "unfinished"
+
+
+def test_gate_drops_a_passage_pasted_and_a_sentence_of_the_question_s_own_words():
+    from rag.guard import is_pasted, terms
+
+    passage = "Bias: Error from oversimplified assumptions (underfitting) Variance: Error from sensitivity"
+    assert is_pasted("**Bias**: error from oversimplified assumptions (underfitting).", passage)
+    assert not is_pasted("Bias is the error that oversimplified assumptions cause.", passage)
+    question = "What does dropout do?"
+    evidence = "Dropout randomly zeroes neurons during training to prevent overfitting."
+    embed = _Vectors()
+    gate = Gate(
+        embed([evidence]),
+        embed,
+        vocabulary=frozenset(terms(f"{question} {evidence}")),
+        asked=frozenset(terms(question)),
+        passage_texts=(evidence,),
+    )
+    echo = "Dropout is what dropout does."
+    answer = "Dropout prevents overfitting: dropout zeroes neurons."
+    pasted = "Dropout randomly zeroes neurons during training."
+    assert "".join(gated(iter([f"{echo} {answer} {pasted}"]), gate)) == (
+        "Dropout prevents overfitting: dropout zeroes neurons [1]."
+    )
+    assert [why for _, why in gate.dropped] == ["only the question's words", "copy of a passage"]

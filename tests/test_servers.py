@@ -96,12 +96,20 @@ def test_model_server_killed_mid_answer_then_back(runtime, tmp_path):
     server = llm_server(default_model_path()).start()
     try:
         llm = RemoteLLM(f"http://127.0.0.1:{server.port}/v1")
+        real_stream = llm.stream
+
+        def killed_after_first_token(messages, params):  # the real server dies mid-answer
+            for n, piece in enumerate(real_stream(messages, params)):
+                if n == 0:
+                    server.kill()
+                yield piece
+
         assistant = Assistant(runtime.settings, runtime.retriever, lambda: llm)
-        steps = assistant.stream("Explain the bias-variance tradeoff.", generation={"max_tokens": 300})
+        llm.stream = killed_after_first_token
         with pytest.raises(HbragError, match="model server"):
-            for step in steps:
-                if step.text:
-                    server.kill()  # mid-answer
+            for _ in assistant.stream("Explain the bias-variance tradeoff.", generation={"max_tokens": 300}):
+                pass
+        llm.stream = real_stream
         with pytest.raises(HbragError, match="unreachable"):
             assistant.ask("What is dropout?")
         server.start()  # same port

@@ -150,7 +150,7 @@ def _answer_and_print(
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return answer
     if answer.declined or answer.fallback:
-        click.echo(answer.text)
+        click.echo(answer.text, nl=False)  # never streamed: shown once it is final
     click.echo()
     _print_evidence(answer)
     if answer.suggestions:
