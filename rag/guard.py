@@ -40,7 +40,7 @@ _CITATION = re.compile(r"\[(\d+)\]")
 _LEAD_CITATION = re.compile(r"^\[(\d+)\]\s*:?\s*(.*)$")
 _HEADER = re.compile(r"(?:^|\s)(?:\[\d+\]\s*)?Section\s+\d+\s*[—–-]", re.I)
 _MARKUP = re.compile(r"```[a-z]*|\*\*|__|`|^#+\s*|^\s*[-*+>]\s+|^\s*\d+[.)]\s+|\|")
-_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_END = re.compile(r"(?<=[.!?])\s+|(?<=[.!?][\"'”’)])\s+|\n+")  # also after a closing quote: metrics." It
 _REFUSAL = re.compile(
     r"(does not|doesn't|do not|don't) (cover|mention|provide|contain|say|answer)|not (covered|mentioned|provided)"
     r"|no information|cannot answer|can't answer|I'm sorry|I am sorry|not enough information",

@@ -247,3 +247,8 @@ def test_gate_drops_a_passage_pasted_and_a_sentence_of_the_question_s_own_words(
         "Dropout prevents overfitting: dropout zeroes neurons [1]."
     )
     assert [why for _, why in gate.dropped] == ["only the question's words", "copy of a passage"]
+
+
+def test_a_sentence_ending_in_a_quote_is_a_sentence():
+    done, rest = split_sentences('It is called "precision-recall AUC." It needs care. And')
+    assert done == ['It is called "precision-recall AUC."', "It needs care."] and rest == "And"
