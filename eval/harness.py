@@ -19,6 +19,7 @@ from eval.metrics import (
     mrr_at_k,
     ndcg_at_k,
     percentile,
+    hit_at_k,
     recall_at_k,
     rouge_l,
     sentences,
@@ -96,11 +97,13 @@ def _retrieval_row(name: str, setting: str, q: EvalQuestion, hits: list, best: f
         "ndcg@10": ndcg_at_k(keys, gold, 10),
     }
     row.update({f"recall@{k}": recall_at_k(keys, gold, k) for k in KS})
+    row.update({f"hit@{k}": hit_at_k(keys, gold, k) for k in (1, 5)})
     return row
 
 
 def _aggregate_retrieval(rows: list[dict], total: int) -> dict[str, float]:
-    out = {metric: mean([r[metric] for r in rows]) for metric in [f"recall@{k}" for k in KS] + ["mrr@10", "ndcg@10"]}
+    names = [f"recall@{k}" for k in KS] + ["hit@1", "hit@5", "mrr@10", "ndcg@10"]
+    out = {metric: mean([r[metric] for r in rows]) for metric in names}
     latencies = [r["latency_ms"] for r in rows]
     out.update(
         {"latency_p50_ms": percentile(latencies, 50), "latency_p95_ms": percentile(latencies, 95)},

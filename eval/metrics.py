@@ -30,6 +30,12 @@ def recall_at_k(ranked: Sequence[str], gold: set[str], k: int) -> float:
     return len(set(dedupe(ranked)[:k]) & gold) / len(gold)
 
 
+def hit_at_k(ranked: Sequence[str], gold: set[str], k: int) -> float:
+    """1 when any gold key is in the top k, else 0: "the teaching section is first" for k=1. Recall@1 cannot
+    reach 1 when a question has two gold sections."""
+    return float(bool(set(dedupe(ranked)[:k]) & gold))
+
+
 def mrr_at_k(ranked: Sequence[str], gold: set[str], k: int = 10) -> float:
     """1 / rank of the first gold key in the top k, else 0."""
     for rank, key in enumerate(dedupe(ranked)[:k], start=1):

@@ -50,6 +50,8 @@ RETRIEVAL_METRICS = [
     "recall@3",
     "recall@5",
     "recall@10",
+    "hit@1",
+    "hit@5",
     "mrr@10",
     "ndcg@10",
     "latency_p50_ms",

@@ -11,6 +11,7 @@ import pytest
 from eval.metrics import (
     citation_validity,
     groundedness,
+    hit_at_k,
     mrr_at_k,
     ndcg_at_k,
     percentile,
@@ -27,6 +28,13 @@ def test_recall_hand_computed():
     assert recall_at_k(["b", "b", "d"], {"b", "d"}, 2) == 1.0  # repeats collapse: d is second distinct key
     assert recall_at_k([], {"b"}, 5) == 0.0  # empty retrieval
     assert recall_at_k(["a"], set(), 5) == 0.0  # no relevant item
+
+
+def test_hit_hand_computed():
+    assert hit_at_k(["a", "b", "c"], {"b", "d"}, 1) == 0.0
+    assert hit_at_k(["b", "a", "c"], {"b", "d"}, 1) == 1.0  # recall@1 is 0.5 here: two gold keys
+    assert hit_at_k(["a", "a", "b"], {"b"}, 2) == 1.0  # repeats collapse
+    assert hit_at_k([], {"b"}, 5) == 0.0 and hit_at_k(["a"], set(), 5) == 0.0
 
 
 def test_mrr_hand_computed():
@@ -54,7 +62,7 @@ def test_percentile_and_ties():
 def test_against_ranx():
     ranx = pytest.importorskip("ranx")
     rng = random.Random(7)
-    qrels, run, ours = {}, {}, {"recall@5": [], "mrr@10": [], "ndcg@10": []}
+    qrels, run, ours = {}, {}, {"recall@5": [], "hit_rate@1": [], "mrr@10": [], "ndcg@10": []}
     for q in range(40):
         docs = [f"d{i}" for i in range(30)]
         gold = set(rng.sample(docs, rng.randint(1, 4)))
@@ -62,9 +70,10 @@ def test_against_ranx():
         qrels[f"q{q}"] = {d: 1 for d in gold}
         run[f"q{q}"] = {d: float(15 - i) for i, d in enumerate(ranked)}
         ours["recall@5"].append(recall_at_k(ranked, gold, 5))
+        ours["hit_rate@1"].append(hit_at_k(ranked, gold, 1))
         ours["mrr@10"].append(mrr_at_k(ranked, gold, 10))
         ours["ndcg@10"].append(ndcg_at_k(ranked, gold, 10))
-    scores = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run), ["recall@5", "mrr@10", "ndcg@10"])
+    scores = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run), list(ours))
     for metric, values in ours.items():
         assert np.mean(values) == pytest.approx(scores[metric], abs=1e-9), metric
 
