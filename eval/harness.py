@@ -15,11 +15,11 @@ from eval.dataset import Dataset, EvalQuestion, hit_key
 from eval.metrics import (
     citation_validity,
     groundedness,
+    hit_at_k,
     mean,
     mrr_at_k,
     ndcg_at_k,
     percentile,
-    hit_at_k,
     recall_at_k,
     rouge_l,
     sentences,
