@@ -110,7 +110,7 @@ def test_labelled_answers_cover_every_card_kind_and_keep_a_check_third(deck):
     cards = {r["card"].id: r for r in rows}
     assert {r["card"].kind for r in rows} == {"question", "scenario", "term", "definition"}
     held_out = {cid for cid, r in cards.items() if r["split"] != "fit"}
-    assert len(held_out) * 3 >= len(cards) and {r["split"] for r in rows} == {"fit", "check", "fresh"}
+    assert len(held_out) * 3 >= len(cards) and {r["split"] for r in rows} == {"fit", "check", "fresh", "fresh2"}
     assert all({r["label"] for r in rows if r["card"].id == cid} == set(grading_eval.LABELS) for cid in cards)
 
 
