@@ -10,9 +10,10 @@ costs more than a missed one, so a check fires only on words both sides are abou
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
-from study.points import content_stems, stem, words
+from study.points import clauses, content_stems, stem, words
 
 # Opposites a misconception swaps while keeping the vocabulary. Words, stemmed on first use.
 ANTONYMS = (
@@ -208,3 +209,45 @@ def strong(point: str, clause: str, label: str = "", whole: str = "", min_shared
     if shared < min_shared:
         return ""
     return negation(text, clause) or numbers(text, clause)
+
+
+_UNIT = re.compile(r"(?<=[.!?])\s+|;\s*|,\s+")
+_ROMAN = frozenset({"i", "ii", "iii", "iv"})
+_TRIVIAL = frozenset({"the", "a", "an", "of", "to", "is", "are", "and", "or", "in", "on", "for", "with", "by"})
+
+
+def _anchors(text: str) -> set[str]:
+    """The words a statement is about: content stems, and the numerals that name things ("Type I")."""
+    return set(content_stems(text)) | ({w for w in words(text)} & _ROMAN)
+
+
+def swapped_pair(point: str, reference: list[str], answer: str) -> tuple[str, str]:
+    """Both sides of a contrast kept, the bindings swapped: "a higher temperature is more deterministic"
+    where the handbook ties "deterministic" to "lower"; "Type I is a false negative".
+
+    Within a statement of the point that uses one word of an opposite pair (lower), its anchors are the words
+    only that side of the contrast has (deterministic; not "temperature", which both sides have). It fires
+    when every clause of the answer using such an anchor uses the opposite (higher) and never the word itself.
+    `reference` is every point of the reference, so the other side's words are known. Returns (reason, clause).
+    """
+    units = [u for p in reference for u in _UNIT.split(p) if u.strip()]
+    answer_units = [(c, _stems(c) | _anchors(c)) for c in clauses(answer)]
+    for unit in (u for u in _UNIT.split(point) if u.strip()):
+        mine = _stems(unit)
+        for a, b in _pairs():
+            if a not in mine or b in mine:
+                continue
+            # The other side: statements with the opposite word, parallel to this one (a word in common).
+            sides = [u for u in units if b in _stems(u) and (_stems(u) & mine) - {a, b} - _TRIVIAL]
+            if not sides:
+                continue  # the reference never states the other side: nothing to swap with
+            other = set().union(*(_stems(u) | _anchors(u) for u in sides))
+            for w in sorted(_anchors(unit) - {a, b} - other):
+                hits = [(c, st) for c, st in answer_units if w in st]
+                if hits and all(b in st and a not in st for _, st in hits):
+                    said = words(hits[0][0])
+                    word_w = next((x for x in said if stem(x) == w or x == w), w)
+                    word_a = next(x for x in words(unit) if stem(x) == a)
+                    word_b = next(x for x in said if stem(x) == b)
+                    return f"ties {word_w} to {word_b}; the handbook ties it to {word_a}", hits[0][0]
+    return "", ""

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from study.contradiction import names, reversed_roles, strong, swapped_label
+from study.contradiction import names, reversed_roles, strong, swapped_label, swapped_pair
 from study.points import KeyPoint, clauses, content_stems, key_points, sentences
 
 W_COS = 0.8
@@ -210,5 +210,12 @@ def judge(
             c = 1.0 if term_share(point.text, answer_stems) == 1.0 else min(c, 0.5)
         verdict = "contradicted" if reason else ("covered" if c >= COVERED else "missing")
         results.append(PointResult(point, verdict, 0.0 if reason else c, said if c > 0 or reason else "", reason))
+    if not any(r.reason for r in results):
+        # Both sides of a contrast kept and swapped: no single clause contradicts its own point, the pairing does.
+        for i, point in enumerate(points):
+            reason, said = swapped_pair(point.text, [p.text for p in points], answer)
+            if reason:
+                results[i] = PointResult(point, "contradicted", 0.0, said, reason)
+                break
     score = combine([r.credit for r in results], any(r.reason for r in results), len(answer.split()), term_card, gamma)
     return Grade(score, results)

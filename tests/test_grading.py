@@ -174,3 +174,26 @@ def test_quiz_batch_json_grades_each_line_and_records_nothing(cli_env, tmp_path)
     db = tmp_path / "kept.sqlite"
     recorded = _batch(cli_env, path, "--progress-db", str(db))
     assert db.exists() and json.loads(recorded.stdout.splitlines()[0])["next_due"]
+
+
+def test_a_contrast_with_its_sides_swapped_is_caught_and_a_right_one_is_not():
+    from study.contradiction import swapped_pair
+
+    reference = ["Bagging trains models in parallel", "Boosting trains models sequentially"]
+    swapped = "Bagging trains models sequentially and boosting trains them in parallel."
+    assert swapped_pair(reference[0], reference, swapped) == (
+        "ties bagging to sequentially; the handbook ties it to parallel",
+        "Bagging trains models sequentially",
+    )
+    assert swapped_pair(reference[0], reference, "Bagging trains in parallel, boosting sequentially.") == ("", "")
+    # A word of a pair with no parallel statement of the other side is not a contrast to swap.
+    lone = ["Controls randomness of output", "Lower values mean more deterministic text"]
+    assert swapped_pair(lone[0], lone, "It makes the output more deterministic.") == ("", "")
+
+
+def test_the_grader_caps_a_swapped_contrast(grader):
+    reference = "- **Bagging**: trains models in parallel\n- **Boosting**: trains models sequentially"
+    swapped = grader.grade("Bagging trains models sequentially, while boosting trains them in parallel.", reference)
+    right = grader.grade("Bagging trains models in parallel, while boosting trains them sequentially.", reference)
+    assert swapped.score <= 1 and any(p.verdict == "contradicted" for p in swapped.points)
+    assert right.score >= 4 and not any(p.reason for p in right.points)
