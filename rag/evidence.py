@@ -293,9 +293,9 @@ def merge_lists(chosen: Sequence[Evidence]) -> list[Evidence]:
     ("…" where items were left out). Three bullets under three copies of one label read as noise, and the
     model gets the list as the single fact it is."""
     groups: dict[tuple[str, int], list[Evidence]] = {}
-    for e in chosen:
+    for n, e in enumerate(chosen):
         p = e.passage
-        key = (p.chunk_id, p.line_start) if p.kind == "item" and p.label else (p.chunk_id, -id(e))
+        key = (p.chunk_id, p.line_start) if p.kind == "item" and p.label else ("", n)  # (chunk, label line)
         groups.setdefault(key, []).append(e)
     out = []
     for members in groups.values():

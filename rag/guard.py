@@ -37,6 +37,7 @@ MAX_SENTENCES = 3
 MIN_CHARS = 15
 
 _CITATION = re.compile(r"\[(\d+)\]")
+_TOKEN = re.compile(r"\w+")
 _LEAD_CITATION = re.compile(r"^\[(\d+)\]\s*:?\s*(.*)$")
 _HEADER = re.compile(r"(?:^|\s)(?:\[\d+\]\s*)?Section\s+\d+\s*[—–-]", re.I)
 _MARKUP = re.compile(r"```[a-z]*|\*\*|__|`|^#+\s*|^\s*[-*+>]\s+|^\s*\d+[.)]\s+|\|")
@@ -170,9 +171,6 @@ def is_pasted(sentence: str, passage: str, min_words: int = 5) -> bool:
     """The sentence is a verbatim run of the passage (case, punctuation and markup aside)."""
     words = _TOKEN.findall(sentence.lower())
     return len(words) >= min_words and f" {' '.join(words)} " in f" {' '.join(_TOKEN.findall(passage.lower()))} "
-
-
-_TOKEN = re.compile(r"\w+")
 
 
 def _cite(sentence: str, number: int) -> str:
