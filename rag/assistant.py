@@ -282,18 +282,20 @@ class Assistant:
         tokens = 0
         raw = ""
         evidence = answer.evidence
-        passage_vectors = self.vectors([e.passage.plain for e in evidence]) if evidence else None
+        texts = tuple(e.passage.plain for e in evidence)
+        passage_vectors = self.vectors(list(texts)) if evidence else None
         gate = None
         if passage_vectors is not None:
             asked = f"{answer.question} {answer.rewritten}"
+            asked_terms = frozenset(terms(asked))
             rows = [e.passage.plain for e in evidence if e.passage.kind == "row"]
             gate = Gate(
                 passage_vectors,
                 self.vectors,
-                vocabulary=frozenset(terms(" ".join([asked, *(e.passage.plain for e in evidence)]))),
+                vocabulary=asked_terms | terms(" ".join(texts)),
                 row_words=distinctive_rows(rows, asked) if len(rows) > 1 else (),
-                asked=frozenset(terms(asked)),
-                passage_texts=tuple(e.passage.plain for e in evidence),
+                asked=asked_terms,
+                passage_texts=texts,
             )
 
         def pieces() -> Iterator[str]:
