@@ -15,7 +15,7 @@ import numpy as np
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.evidence import CachedEmbeddings, Evidence, choose_evidence
-from rag.guard import Gate, distinctive_rows, gated, is_refusal, terms
+from rag.guard import Gate, distinctive_rows, gated, is_refusal, row_fields, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import NOT_COVERED, build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
@@ -296,6 +296,8 @@ class Assistant:
                 row_words=distinctive_rows(rows, asked) if len(rows) > 1 else (),
                 asked=asked_terms,
                 passage_texts=texts,
+                fields=row_fields(rows),
+                question_vector=self.vectors([answer.rewritten or answer.question])[0],
             )
 
         def pieces() -> Iterator[str]:
@@ -329,7 +331,8 @@ class Assistant:
             text, fallback = PROMPT_WITHHELD, "withheld"
         elif gate is not None and not gate.kept:
             why = "it said the handbook does not cover this" if gate.refused else "its words did not match the handbook"
-            if gate.dropped and all(reason == "copy of a passage" for _, reason in gate.dropped):
+            pasted = ("copy of a passage", "table cells pasted")
+            if gate.dropped and all(reason in pasted for _, reason in gate.dropped):
                 why = "it only repeated the handbook's words"
             if not raw.strip():
                 why = "it wrote nothing"

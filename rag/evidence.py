@@ -64,6 +64,7 @@ class Passage:
     rank: int = 1  # the retrieval rank of its chunk
     question: str = ""  # for kind "qa": the bank question it answers
     label: str = ""  # for a list item: the line that introduces its list ("**ReLU is Default Because**:")
+    list_id: int = 0  # for a list item: 1 + the chunk line where its list starts (items of one list share it)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
         question: str = "",
         flat: str = "",
         label: str = "",
+        list_offset: int = -1,
     ) -> None:
         flat = flat or (plain(text) if kind != "row" else text)
         if len(flat) < 12 or (kind != "qa" and flat.endswith(":") and len(flat.split()) <= 6):
@@ -144,6 +146,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
                 rank,
                 question,
                 label,
+                list_offset + 1,
             )
         )
 
@@ -157,9 +160,11 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
     in_code = prose_code = False
     header: list[str] = []
     lead = -1  # the line of the label that introduces the current list ("**ReLU is Default Because**:")
+    first_item = -1  # the first line of the current run of bullets
     for i, raw in enumerate(lines):
         line = raw.rstrip()
         if line.lstrip().startswith("```"):
+            first_item = -1
             in_code = not in_code
             prose_code = in_code and line.strip() in ("```", "```text", "```math")  # not a program
             continue
@@ -172,7 +177,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
                 add(line.strip(), "code", i)
             continue
         if line.lstrip().startswith("|"):
-            lead = -1
+            lead = first_item = -1
             if not header:
                 header = [line]
             elif _TABLE_RULE.match(line):
@@ -181,14 +186,16 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
                 add(_row_text(header, line), "row", i)
             continue
         if _BULLET.match(line):
+            first_item = i if first_item < 0 else first_item
             if lead < 0:
-                add(line.strip(), "item", i)
+                add(line.strip(), "item", i, list_offset=first_item)
                 continue
             # A bullet alone ("Computationally efficient") says nothing; with its label it answers.
             label = _QUOTE.sub("", lines[lead]).strip()
             gap = "\n…\n" if any(lines[j].strip() for j in range(lead + 1, i)) else "\n"
             add(f"{label}{gap}{line.strip()}", "item", lead, i, flat=f"{plain(label)} {plain(line)}", label=label)
             continue
+        first_item = -1
         lead = i if plain(line).endswith(":") and len(plain(line).split()) <= 8 else -1
         for sentence in _SENTENCE.split(_QUOTE.sub("", line).strip()):
             add(sentence, "sentence", i)
@@ -291,11 +298,16 @@ def select(scored: Sequence[Evidence], n: int = 3, per_chunk: int = 3, spread: f
 def merge_lists(chosen: Sequence[Evidence]) -> list[Evidence]:
     """Items of one list read as one passage: its label once, then the chosen items in the handbook's order
     ("…" where items were left out). Three bullets under three copies of one label read as noise, and the
-    model gets the list as the single fact it is."""
+    model gets the list as the single fact it is. A list without a label ("- Simplified LSTM", "- Fewer
+    parameters") is merged the same way, without the label line."""
     groups: dict[tuple[str, int], list[Evidence]] = {}
     for n, e in enumerate(chosen):
         p = e.passage
-        key = (p.chunk_id, p.line_start) if p.kind == "item" and p.label else ("", n)  # (chunk, label line)
+        key = ("", n)
+        if p.kind == "item" and p.label:
+            key = (p.chunk_id, p.line_start)  # (chunk, label line)
+        elif p.kind == "item" and p.list_id:
+            key = (p.chunk_id, -p.list_id)  # (chunk, the list's first line), apart from label lines
         groups.setdefault(key, []).append(e)
     out = []
     for members in groups.values():
@@ -304,13 +316,14 @@ def merge_lists(chosen: Sequence[Evidence]) -> list[Evidence]:
             continue
         items = sorted((e.passage for e in members), key=lambda p: p.line_end)
         first = items[0]
-        lines, previous = [first.label], first.line_start
+        lines = [first.label] if first.label else []
+        previous = first.line_start if first.label else first.line_end - 1
         for p in items:
             if p.line_end > previous + 1:
                 lines.append("…")
             lines.append(p.text.splitlines()[-1])
             previous = p.line_end
-        flat = f"{plain(first.label)} " + "; ".join(plain(p.text.splitlines()[-1]) for p in items)
+        flat = " ".join(filter(None, [plain(first.label), "; ".join(plain(p.text.splitlines()[-1]) for p in items)]))
         merged = replace(first, text="\n".join(lines), plain=flat, line_end=items[-1].line_end)
         out.append(Evidence(merged, max(e.score for e in members)))
     return out

@@ -32,6 +32,13 @@ SUPPORTED_TERMS = 0.5
 # made of the question's own words ("The difference between Type I and Type II errors lies in the type of
 # error") says nothing, however close its cosine.
 NEW_TERMS = 2
+# A sentence whose words are almost all one passage's is that passage pasted with a word dropped ("Creating
+# variations of training images (rotation, flip, crop) to ..."): the passage is shown below it anyway.
+NEAR_COPY = 0.9
+# A sentence this far from the question (MiniLM cosine) answers something else: the model wrote about a
+# passage that was retrieved for a neighbouring topic ("Step Decay: Reduce by factor every N epochs" for "the
+# steps of a training loop"). Below every sentence read as right in the eval sets (eval/README.md).
+ON_QUESTION = 0.30
 # Two or three sentences answer a study question; the passages below carry the rest.
 MAX_SENTENCES = 3
 MIN_CHARS = 15
@@ -92,6 +99,11 @@ class Gate:
     asked: frozenset[str] = frozenset()
     # The passages' plain texts: a run of one of them pasted as the answer is shown below it anyway.
     passage_texts: tuple[str, ...] = ()
+    # The column names of table-row passages ("use case", "description"): a sentence that uses them as labels
+    # ("Optimizer: SGD; Description: ...") is table cells pasted, not an answer.
+    fields: frozenset[str] = frozenset()
+    # The question's unit vector: a sentence far from it answers another question. None: no check.
+    question_vector: np.ndarray | None = None
     kept: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (sentence, why)
     refused: bool = False
@@ -138,6 +150,12 @@ class Gate:
         if words.rstrip().endswith(":"):
             self.dropped.append((sentence, "introduces a list it does not give"))
             return ""
+        if uses_fields(words, self.fields):
+            self.dropped.append((sentence, "table cells pasted"))
+            return ""
+        if any(token_share(words, p) >= NEAR_COPY for p in self.passage_texts):
+            self.dropped.append((sentence, "copy of a passage"))
+            return ""
         if self.vocabulary and supported_share(words, self.vocabulary) < SUPPORTED_TERMS:
             # On topic by cosine, but saying things the evidence does not ("... and interpretability").
             self.dropped.append((sentence, "words not in the evidence"))
@@ -153,6 +171,9 @@ class Gate:
         best = int(np.argmax(sims)) if n else -1
         if n == 0 or sims[best] < self.threshold:
             self.dropped.append((sentence, "not grounded"))
+            return ""
+        if self.question_vector is not None and float(self.question_vector @ vector) < ON_QUESTION:
+            self.dropped.append((sentence, "not about the question"))
             return ""
         if sims[best] >= COPY:
             self.dropped.append((sentence, "copy of a passage"))
@@ -171,6 +192,26 @@ def is_pasted(sentence: str, passage: str, min_words: int = 5) -> bool:
     """The sentence is a verbatim run of the passage (case, punctuation and markup aside)."""
     words = _TOKEN.findall(sentence.lower())
     return len(words) >= min_words and f" {' '.join(words)} " in f" {' '.join(_TOKEN.findall(passage.lower()))} "
+
+
+def token_share(sentence: str, passage: str) -> float:
+    """Share of the sentence's words (all of them, function words too) that the passage has; 0 under 4 words."""
+    words = _TOKEN.findall(sentence.lower())
+    if len(words) < 4:
+        return 0.0
+    have = set(_TOKEN.findall(passage.lower()))
+    return sum(w in have for w in words) / len(words)
+
+
+def row_fields(rows: Iterable[str]) -> frozenset[str]:
+    """The column names of table-row passages ("Method: Mean/Median; When to Use: ..." gives "when to use")."""
+    return frozenset(cell.split(": ", 1)[0].strip().lower() for row in rows for cell in row.split("; ") if ": " in cell)
+
+
+def uses_fields(sentence: str, fields: frozenset[str]) -> bool:
+    """The sentence labels something with a column name ("Description: ...")."""
+    lowered = sentence.lower()
+    return any(re.search(rf"(?<!\w){re.escape(f)}\s*:", lowered) for f in fields if f)
 
 
 def _cite(sentence: str, number: int) -> str:

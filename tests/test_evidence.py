@@ -252,3 +252,56 @@ def test_gate_drops_a_passage_pasted_and_a_sentence_of_the_question_s_own_words(
 def test_a_sentence_ending_in_a_quote_is_a_sentence():
     done, rest = split_sentences('It is called "precision-recall AUC." It needs care. And')
     assert done == ['It is called "precision-recall AUC."', "It needs care."] and rest == "And"
+
+
+def test_gate_drops_table_cells_a_near_copy_and_a_sentence_about_another_question():
+    from rag.guard import row_fields, token_share, uses_fields
+
+    rows = ["Optimizer: Adam; Description: Momentum + RMSprop; When to Use: Default choice"]
+    fields = row_fields(rows)
+    assert fields == {"optimizer", "description", "when to use"}
+    assert uses_fields("Optimizer: SGD; Description: Baseline with momentum.", fields)
+    assert not uses_fields("Adam is the default choice of optimizer.", fields)  # the word, not a label
+    passage = "Creating variations of training images (rotation, flip, crop, color jitter) to increase dataset size."
+    near = "Creating variations of training images (rotation, flip) to increase dataset size."
+    assert token_share(near, passage) == 1
+    assert token_share("Augmentation makes more images so a small dataset goes further.", passage) < 0.5
+    embed = _Vectors()
+    gate = Gate(
+        embed(["dropout zeroes neurons", "cake with dropout"]),
+        embed,
+        fields=fields,
+        passage_texts=("dropout zeroes neurons", "cake with dropout"),
+        question_vector=embed(["dropout"])[0],
+    )
+    sentences = [
+        "Optimizer: Dropout; Description: zeroes random neurons.",  # table cells
+        "Dropout zeroes neurons, dropout.",  # the passage's words only
+        "Cake cake cake cake with cream, a dropout dessert.",  # grounded in passage 2, far from the question
+        "Dropout switches off random units while training.",
+    ]
+    assert "".join(gated(iter([" ".join(sentences)]), gate)) == "Dropout switches off random units while training [1]."
+    assert [why for _, why in gate.dropped] == ["table cells pasted", "copy of a passage", "not about the question"]
+
+
+def test_items_of_a_list_without_a_label_are_one_passage():
+    from rag.evidence import merge_lists
+
+    gru = Chunk(
+        "g1",
+        "- Simplified LSTM\n- Fewer parameters (faster training)\n- Two gates: Reset and Update\n\n"
+        "GRUs train faster than LSTMs.\n\n- A second list item",
+        ("Section 11 — RNN", "GRU"),
+        "prose",
+        1006,
+        1012,
+    )
+    found = [p for p in passages(gru) if p.kind == "item"]
+    assert len({p.list_id for p in found[:3]}) == 1 and found[3].list_id != found[0].list_id
+    merged = merge_lists([Evidence(found[2], 0.9), Evidence(found[0], 0.8), Evidence(found[3], 0.7)])
+    assert [e.passage.text for e in merged] == [
+        "- Simplified LSTM\n…\n- Two gates: Reset and Update",
+        "- A second list item",
+    ]
+    assert merged[0].passage.plain == "Simplified LSTM; Two gates: Reset and Update"
+    assert (merged[0].passage.line_start, merged[0].passage.line_end) == (1006, 1008)
