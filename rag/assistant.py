@@ -39,6 +39,9 @@ def clean_question(question: str, max_chars: int) -> str:
 
 PROMPT_WITHHELD = "I can only help with questions about the handbook."
 FALLBACK_NOTE = "No summary from the model this time ({why}); the handbook's own words are below."
+# The model's sentences pass checks of wording, not of truth: on learners' questions most that pass are still
+# wrong (eval/README.md), so they are labelled as the model's and the handbook's words follow as the check.
+SUMMARY_LABEL = "The local model's summary (check it against the handbook's words below):"
 
 
 def decline_message(hits: list[Hit]) -> str:
@@ -88,8 +91,9 @@ class Answer:
         return "\n\n".join(parts)
 
     def shown(self) -> str:
-        """The whole answer as a learner sees it: the model's words, then the handbook's."""
-        return "\n\n".join(part for part in (self.text, self.evidence_markdown()) if part)
+        """The whole answer as a learner sees it: the model's words, labelled as its own, then the handbook's."""
+        label = f"_{SUMMARY_LABEL}_" if self.text and self.evidence and not (self.fallback or self.declined) else ""
+        return "\n\n".join(part for part in (label, self.text, self.evidence_markdown()) if part)
 
     def shown_plain(self) -> str:
         """The same in plain words (what the eval scores as "the answer as shown")."""

@@ -305,3 +305,13 @@ def test_items_of_a_list_without_a_label_are_one_passage():
     ]
     assert merged[0].passage.plain == "Simplified LSTM; Two gates: Reset and Update"
     assert (merged[0].passage.line_start, merged[0].passage.line_end) == (1006, 1008)
+
+
+def test_the_model_s_words_are_labelled_as_its_own_and_a_fallback_is_not():
+    from rag.assistant import SUMMARY_LABEL, Answer
+
+    evidence = [_ev("Dropout randomly zeroes neurons.", 0.9)]
+    summary = Answer(question="What is dropout?", text="Dropout switches off units [1].", evidence=evidence)
+    assert summary.shown().startswith(f"_{SUMMARY_LABEL}_\n\nDropout switches off units [1].\n\n**From the handbook**")
+    fallback = Answer(question="What is dropout?", text="No summary ...", evidence=evidence, fallback="not-grounded")
+    assert SUMMARY_LABEL not in fallback.shown() and fallback.shown().startswith("No summary ...")

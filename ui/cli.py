@@ -139,7 +139,15 @@ def _print_timings(answer: Any) -> None:
 def _answer_and_print(
     assistant: Any, question: str, as_json: bool, generation: dict[str, Any], rewritten: str = ""
 ) -> Any:
+    labelled = False
+
     def show(delta: str) -> None:
+        nonlocal labelled
+        if not labelled:  # the model's words are labelled as its own: they are checked for wording, not truth
+            from rag.assistant import SUMMARY_LABEL
+
+            click.secho(SUMMARY_LABEL, dim=True)
+            labelled = True
         click.echo(delta, nl=False)
         sys.stdout.flush()
 
