@@ -30,6 +30,18 @@ def test_every_gold_path_exists_in_the_index(built_index, handbook_text):
     assert not missing
 
 
+@pytest.mark.parametrize("name", ["paraphrases", "learners_fresh", "learners_check"])
+def test_every_learner_gold_key_exists_in_the_index(built_index, name):
+    """A misspelt section path or bank id would count as a retrieval miss for ever."""
+    from eval.dataset import DATA_DIR, load_questions_file
+
+    keys = {hit_key(c.section, c.qid) for c, _ in IndexStore.open(built_index).all_chunks()}
+    keys |= {c.section for c, _ in IndexStore.open(built_index).all_chunks()}
+    questions = load_questions_file(DATA_DIR / f"{name}.jsonl").questions
+    missing = {q.id: g for q in questions for g in q.gold if g not in keys}
+    assert questions and all(q.gold for q in questions) and not missing
+
+
 def test_own_chunk_keys_exist(built_index, handbook_text):
     keys = {hit_key(c.section, c.qid) for c, _ in IndexStore.open(built_index).all_chunks()}
     assert {q.own for q in question_bank(handbook_text).questions} <= keys
