@@ -249,12 +249,13 @@ def grading_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
     from eval.grading import fit_params, grade_rows, load_rows, summarise, worst
     from eval.report import table
     from ingest.pipeline import read_handbook
-    from study.cards import build_deck
+    from study.cards import build_deck, glossary
     from study.grading import PARAMS, Grader
 
     runtime = _runtime(flags)
-    grader = Grader(runtime.query_embedder)
-    rows = load_rows(build_deck(read_handbook(runtime.settings.handbook)))
+    handbook = read_handbook(runtime.settings.handbook)
+    grader = Grader(runtime.query_embedder, glossary(handbook))
+    rows = load_rows(build_deck(handbook))
     params = dict(PARAMS)
     if do_fit:
         params, _ = fit_params(grader, rows, progress=not as_json)

@@ -42,6 +42,11 @@ def _card(kind: str, front: str, back: str, path: tuple[str, ...], start: int, e
 _ROW = re.compile(r"^\|\s*(.+?)\s*\|\s*(.+?)\s*\|\s*$")
 
 
+def glossary(markdown: str) -> list[tuple[str, str]]:
+    """(term, definition) for every glossary row: what the grader tells confusable terms apart with."""
+    return [(term, definition) for term, definition, _, _ in glossary_terms(markdown)]
+
+
 def glossary_terms(markdown: str) -> list[tuple[str, str, tuple[str, ...], int]]:
     """(term, definition, section path, line) for every row of the glossary tables."""
     out = []

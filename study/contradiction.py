@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from study.points import clauses, content_stems, stem, words
+from study.points import STOP, clauses, content_stems, stem, words
 
 # Opposites a misconception swaps while keeping the vocabulary. Words, stemmed on first use.
 ANTONYMS = (
@@ -67,6 +67,8 @@ ANTONYMS = (
     ("nonlinear", "linear"),
     ("small", "large"),
     ("frozen", "all"),
+    ("ascent", "descent"),
+    ("harmonic", "arithmetic"),
 )
 NEGATORS = frozenset({"not", "no", "never", "cannot", "without", "instead", "nor", "neither", "none"})
 _NEGATING_VERBS = frozenset({"avoid", "prevent", "stop", "lack", "fail", "reduc", "limit", "mitig", "combat"})
@@ -122,7 +124,12 @@ def flip(point: str, clause: str, context: str = "", whole: str = "") -> str:
     short = len(set(content_stems(point))) <= 2
     labelled = bool(set(content_stems(context)) & set(cs))
     for a, b in _pairs():
-        if a not in ps or b in ps or b not in cs:
+        if b in ps and a in ps:
+            reason = _phrase_flip(pw, cw, a, b)
+            if reason:
+                return reason
+            continue
+        if a not in ps or b not in cs:
             continue
         i, j = ps.index(a), cs.index(b)
         near_p = set(content_stems(" ".join(pw[max(i - 3, 0) : i + 4])))
@@ -133,6 +140,31 @@ def flip(point: str, clause: str, context: str = "", whole: str = "") -> str:
                 return f"{cw[j]} instead of {pw[i]}"
         elif short or labelled or context:
             return f"{cw[j]} instead of {pw[i]}"
+    return ""
+
+
+def _phrase_flip(pw: list[str], cw: list[str], a: str, b: str) -> str:
+    """A point that uses both words of an opposite pair ("true positives + false negatives") is told apart by
+    phrase: the clause has the point's phrase with the opposite word ("false positives") and never the phrase
+    itself, where the point does not use that phrase too. A phrase is a word and its neighbour, a word that is not a
+    function word."""
+    ps, cs = [stem(w) for w in pw], [stem(w) for w in cw]
+
+    def phrases(stems: list[str], word: str) -> set[tuple[int, str]]:
+        out = set()
+        for i, s in enumerate(stems):
+            if s == word:
+                out |= {(d, stems[i + d]) for d in (-1, 1) if 0 <= i + d < len(stems) and stems[i + d] not in STOP}
+        return out
+
+    mine, theirs = phrases(ps, a) - phrases(ps, b), phrases(cs, b)  # "false positives" may be the point's own too
+    for d, n in sorted(mine & theirs):
+        if (d, n) not in phrases(cs, a):
+            word_a, word_b = next(w for w in pw if stem(w) == a), next(w for w in cw if stem(w) == b)
+            near = next(w for w in cw if stem(w) == n)
+            if d < 0:
+                return f"{near} {word_b} instead of {near} {word_a}"
+            return f"{word_b} {near} instead of {word_a} {near}"
     return ""
 
 

@@ -7,6 +7,10 @@
     contradicted  = a facet of the point and the learner's clause closest to it (cosine >= ALIGN) disagree:
                     an opposite word, a negation, reversed roles, a different number, or another point's
                     label where this point's belongs (study/contradiction.py)
+    confused      = a glossary card answered with another term (the answer is exactly another glossary term), or a
+                    "What is X?" card answered with the definition of a term X is easily confused with (one of
+                    the CONFUSABLE glossary definitions nearest X's, at least RESTATES close to the answer and
+                    closer than X's own by MARGIN)
     grade         = round(5 * (mean credit) ** GAMMA); with a contradiction at most CAP_CONTRADICTED (FSRS "Again");
                     empty / "I don't know" / skip is 0; fewer than MIN_WORDS words at most 2 unless the card
                     asks for a term.
@@ -18,13 +22,14 @@ its check part is never used to choose anything. The local model never decides a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from study.contradiction import names, reversed_roles, strong, swapped_label, swapped_pair
-from study.points import KeyPoint, clauses, content_stems, key_points, sentences
+from study.points import KeyPoint, clauses, content_stems, key_points, sentences, words
 
 W_COS = 0.8
 LO = 0.10
@@ -36,6 +41,9 @@ CAP_CONTRADICTED = 1
 GAMMA = 0.6
 MIN_WORDS = 3
 MAX_ROLES = 3
+CONFUSABLE = 3  # a term's neighbours: the glossary definitions nearest its own
+MARGIN = 0.05  # how much closer the answer must be to a neighbour's definition than to its own
+RESTATES = 0.55  # and how close at least: a vague answer ("a small part of the data") restates nothing
 
 PARAMS = {"w_cos": W_COS, "lo": LO, "hi": HI, "align": ALIGN, "gamma": GAMMA}  # what calibration searches
 
@@ -105,13 +113,61 @@ def combine(credits: list[float], contradicted: bool, words: int, short_ok: bool
     return max(0, min(5, score))
 
 
-class Grader:
-    """Grades with an embedder (`embed_documents`, normalised vectors); the reference side is embedded once."""
+def named_term(answer: str, terms: Sequence[str]) -> str:
+    """The glossary term the whole answer is ("one-hot encoding", "the MSE"), or "": a term inside a longer
+    answer ("high bias", "an embedding layer") is not read as naming it."""
+    said = [w for w in words(answer) if w not in ("a", "an", "the")]
+    for term in terms:
+        if said and said == words(re.sub(r"\s*\(.*?\)", "", term)):
+            return term
+    return ""
 
-    def __init__(self, embedder: Any) -> None:
+
+def confused(grade: Grade, reason: str, said: str) -> Grade:
+    """The grade with its first point contradicted for `reason`, capped like any contradiction."""
+    first = replace(grade.points[0], verdict="contradicted", credit=0.0, said=said, reason=reason)
+    return Grade(min(grade.score, CAP_CONTRADICTED), [first, *grade.points[1:]], grade.skipped)
+
+
+class Grader:
+    """Grades with an embedder (`embed_documents`, normalised vectors); the reference side is embedded once.
+
+    `glossary` ((term, definition) pairs) lets a glossary card tell a wrong term from a vague answer."""
+
+    def __init__(self, embedder: Any, glossary: Sequence[tuple[str, str]] = ()) -> None:
         self.embedder = embedder
         self._references: dict[str, tuple[list[KeyPoint], np.ndarray, list[str], np.ndarray]] = {}
         self._answers: dict[str, np.ndarray] = {}  # a few hundred, so calibration re-grades without re-embedding
+        self.glossary = list(glossary)
+        self._neighbours: np.ndarray | None = None  # the glossary definitions' vectors, embedded on first use
+
+    @property
+    def glossary(self) -> list[tuple[str, str]]:
+        return self._glossary
+
+    @glossary.setter
+    def glossary(self, pairs: list[tuple[str, str]]) -> None:
+        self._glossary = pairs
+        self._neighbours = None
+
+    def _confusion(self, answer: str, reference: str, answer_vec: np.ndarray) -> tuple[str, str]:
+        """Why the answer is another glossary term's, or ("", "")."""
+        terms = [t for t, _ in self._glossary]
+        definitions = [d for _, d in self._glossary]
+        if reference in terms:  # "Which term means ...?": another term named outright is wrong
+            other = named_term(answer, [t for t in terms if t != reference])
+            return (f"{other} is another term: {definitions[terms.index(other)]}", answer) if other else ("", "")
+        if reference not in definitions:
+            return "", ""
+        if self._neighbours is None:
+            self._neighbours = self._embed(definitions)
+        own = definitions.index(reference)
+        near = [int(j) for j in np.argsort(-(self._neighbours @ self._neighbours[own])) if j != own][:CONFUSABLE]
+        sims = self._neighbours @ answer_vec
+        best = max(near, key=lambda j: sims[j])
+        if sims[best] >= RESTATES and sims[best] - sims[own] >= MARGIN:
+            return f"that is what the handbook calls {terms[best]}: {definitions[best]}", answer
+        return "", ""
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
@@ -135,7 +191,9 @@ class Grader:
                 self._answers.clear()
             self._answers[answer] = self._embed(candidates)
         vectors = self._answers[answer]
-        return judge(points, point_vecs, facets, facet_vecs, candidates, vectors, len(pieces), answer, params or {})
+        grade = judge(points, point_vecs, facets, facet_vecs, candidates, vectors, len(pieces), answer, params or {})
+        reason, said = self._confusion(answer, reference, vectors[candidates.index(answer.strip())])
+        return confused(grade, reason, said) if reason and grade.points else grade
 
 
 def _facet_contradiction(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from study.cards import GLOSSARY_SECTION, Card, build_deck, find_card
+from study.cards import GLOSSARY_SECTION, Card, build_deck, find_card, glossary
 from study.grading import Grade, Grader
 from study.progress import CardProgress, ProgressStore
 from study.schedule import Scheduler
@@ -98,15 +98,16 @@ class StudySession:
     WRONG = 2  # a grade at or under this sends the learner to the teaching section
 
     def __init__(self, handbook_text: str, progress_db: Path | None, embedder: Any, teacher: Teacher | None = None):
+        self.grader = Grader(embedder)
         self.reload(handbook_text)
         self.store = ProgressStore(progress_db) if progress_db else None
         self.scheduler = Scheduler()
-        self.grader = Grader(embedder)
         self.teacher = teacher
 
     def reload(self, handbook_text: str) -> None:
         """A new deck from a changed handbook; progress is kept by card id (a hash of the card's text)."""
         self.deck = build_deck(handbook_text)
+        self.grader.glossary = glossary(handbook_text)
         self.by_id = {c.id: c for c in self.deck}
         self.handbook_lines = handbook_text.splitlines()
 

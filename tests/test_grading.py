@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from eval import grading as grading_eval
-from study.cards import build_deck, find_card
+from study.cards import build_deck, find_card, glossary
 from study.contradiction import flip, negation, numbers, reversed_roles, swapped_label
-from study.grading import Grader, is_skip
+from study.grading import Grader, is_skip, named_term
 from study.points import clauses, key_points
 from study.session import StudySession, point_lines
 from tests.conftest import HBRAG
@@ -62,6 +62,9 @@ def test_clauses_cut_where_a_new_claim_starts():
         (flip, "Lower temperature means more deterministic output", "A low temperature makes it deterministic", 0),
         (flip, "Much more efficient than full fine-tuning", "It fine-tunes with fewer parameters", 0),
         (flip, "Underfitting", "Overfitting", 1),
+        (flip, "TP / (True positives + False negatives)", "true positives divided by TP plus false positives", 1),
+        (flip, "TP / (True positives + False negatives)", "true positives divided by TP plus false negatives", 0),
+        (flip, "True positives / (True positives + False positives)", "It is about false positives", 0),
         (negation, "Use AUC-ROC, not accuracy", "Accuracy is the best metric, use it", 1),
         (negation, "No vanishing gradient for positive values", "it avoids vanishing gradients", 0),
         (reversed_roles, "Predict context from word", "predicts the word from its context", 1),
@@ -110,7 +113,13 @@ def test_labelled_answers_cover_every_card_kind_and_keep_a_check_third(deck):
     cards = {r["card"].id: r for r in rows}
     assert {r["card"].kind for r in rows} == {"question", "scenario", "term", "definition"}
     held_out = {cid for cid, r in cards.items() if r["split"] != "fit"}
-    assert len(held_out) * 3 >= len(cards) and {r["split"] for r in rows} == {"fit", "check", "fresh", "fresh2"}
+    assert len(held_out) * 3 >= len(cards) and {r["split"] for r in rows} == {
+        "fit",
+        "check",
+        "fresh",
+        "fresh2",
+        "fresh3",
+    }
     assert all({r["label"] for r in rows if r["card"].id == cid} == set(grading_eval.LABELS) for cid in cards)
 
 
@@ -197,3 +206,36 @@ def test_the_grader_caps_a_swapped_contrast(grader):
     right = grader.grade("Bagging trains models in parallel, while boosting trains them sequentially.", reference)
     assert swapped.score <= 1 and any(p.verdict == "contradicted" for p in swapped.points)
     assert right.score >= 4 and not any(p.reason for p in right.points)
+
+
+def test_named_term_is_the_whole_answer_not_a_word_inside_it():
+    terms = ["One-hot Encoding", "Bias (ML)", "MSE"]
+    assert named_term("one-hot encoding", terms) == "One-hot Encoding" and named_term("The MSE.", terms) == "MSE"
+    assert named_term("Bias", terms) == "Bias (ML)" and named_term("High bias", terms) == ""
+
+
+@pytest.mark.parametrize(
+    ("front", "answer", "other"),
+    [
+        (
+            "Which term means: Dense vector representation of discrete objects (words, users)?",
+            "One-hot encoding",
+            "One-hot Encoding",
+        ),
+        ("What is Overfitting?", "When a model is too simple to capture the patterns in the data.", "Underfitting"),
+        ("What is Mini-batch?", "A small part of the data.", ""),  # vague, not another term's definition
+        ("What is Overfitting?", "The model memorizes the training data and generalizes poorly.", ""),
+        ("Which term means: Model too simple to capture patterns?", "High bias", ""),  # a term inside an answer
+    ],
+)
+def test_a_glossary_card_answered_with_another_term_is_contradicted(
+    handbook_text, deck, query_embedder, front, answer, other
+):
+    grader = Grader(query_embedder, glossary(handbook_text))
+    result = grader.grade(answer, find_card(deck, front).back)
+    reasons = [p.reason for p in result.contradicted]
+    if other:
+        assert result.score <= 1 and len(reasons) == 1 and other in reasons[0]
+    else:
+        assert not reasons and result.score >= 1
+    assert not Grader(query_embedder).grade(answer, find_card(deck, front).back).contradicted  # no glossary, no check
