@@ -7,10 +7,7 @@
     contradicted  = a facet of the point and the learner's clause closest to it (cosine >= ALIGN) disagree:
                     an opposite word, a negation, reversed roles, a different number, or another point's
                     label where this point's belongs (study/contradiction.py)
-    confused      = a glossary card answered with another term (the answer is exactly another glossary term), or a
-                    "What is X?" card answered with the definition of a term X is easily confused with (one of
-                    the CONFUSABLE glossary definitions nearest X's, at least RESTATES close to the answer and
-                    closer than X's own by MARGIN)
+    confused      = a "Which term means ...?" card answered with another glossary term (the whole answer is it)
     grade         = round(5 * (mean credit) ** GAMMA); with a contradiction at most CAP_CONTRADICTED (FSRS "Again");
                     empty / "I don't know" / skip is 0; fewer than MIN_WORDS words at most 2 unless the card
                     asks for a term.
@@ -41,9 +38,6 @@ CAP_CONTRADICTED = 1
 GAMMA = 0.6
 MIN_WORDS = 3
 MAX_ROLES = 3
-CONFUSABLE = 3  # a term's neighbours: the glossary definitions nearest its own
-MARGIN = 0.05  # how much closer the answer must be to a neighbour's definition than to its own
-RESTATES = 0.55  # and how close at least: a vague answer ("a small part of the data") restates nothing
 
 PARAMS = {"w_cos": W_COS, "lo": LO, "hi": HI, "align": ALIGN, "gamma": GAMMA}  # what calibration searches
 
@@ -132,42 +126,20 @@ def confused(grade: Grade, reason: str, said: str) -> Grade:
 class Grader:
     """Grades with an embedder (`embed_documents`, normalised vectors); the reference side is embedded once.
 
-    `glossary` ((term, definition) pairs) lets a glossary card tell a wrong term from a vague answer."""
+    `glossary` ((term, definition) pairs) lets a "Which term means ...?" card tell a wrong term from a vague one."""
 
     def __init__(self, embedder: Any, glossary: Sequence[tuple[str, str]] = ()) -> None:
         self.embedder = embedder
         self._references: dict[str, tuple[list[KeyPoint], np.ndarray, list[str], np.ndarray]] = {}
         self._answers: dict[str, np.ndarray] = {}  # a few hundred, so calibration re-grades without re-embedding
-        self.glossary = list(glossary)
-        self._neighbours: np.ndarray | None = None  # the glossary definitions' vectors, embedded on first use
+        self.glossary = dict(glossary)
 
-    @property
-    def glossary(self) -> list[tuple[str, str]]:
-        return self._glossary
-
-    @glossary.setter
-    def glossary(self, pairs: list[tuple[str, str]]) -> None:
-        self._glossary = pairs
-        self._neighbours = None
-
-    def _confusion(self, answer: str, reference: str, answer_vec: np.ndarray) -> tuple[str, str]:
-        """Why the answer is another glossary term's, or ("", "")."""
-        terms = [t for t, _ in self._glossary]
-        definitions = [d for _, d in self._glossary]
-        if reference in terms:  # "Which term means ...?": another term named outright is wrong
-            other = named_term(answer, [t for t in terms if t != reference])
-            return (f"{other} is another term: {definitions[terms.index(other)]}", answer) if other else ("", "")
-        if reference not in definitions:
+    def _confusion(self, answer: str, reference: str) -> tuple[str, str]:
+        """Why the answer names another glossary term where this card's term belongs, or ("", "")."""
+        if reference not in self.glossary:
             return "", ""
-        if self._neighbours is None:
-            self._neighbours = self._embed(definitions)
-        own = definitions.index(reference)
-        near = [int(j) for j in np.argsort(-(self._neighbours @ self._neighbours[own])) if j != own][:CONFUSABLE]
-        sims = self._neighbours @ answer_vec
-        best = max(near, key=lambda j: sims[j])
-        if sims[best] >= RESTATES and sims[best] - sims[own] >= MARGIN:
-            return f"that is what the handbook calls {terms[best]}: {definitions[best]}", answer
-        return "", ""
+        other = named_term(answer, [t for t in self.glossary if t != reference])
+        return (f"{other} is another term: {self.glossary[other]}", answer) if other else ("", "")
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
@@ -192,7 +164,7 @@ class Grader:
             self._answers[answer] = self._embed(candidates)
         vectors = self._answers[answer]
         grade = judge(points, point_vecs, facets, facet_vecs, candidates, vectors, len(pieces), answer, params or {})
-        reason, said = self._confusion(answer, reference, vectors[candidates.index(answer.strip())])
+        reason, said = self._confusion(answer, reference)
         return confused(grade, reason, said) if reason and grade.points else grade
 
 

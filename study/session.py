@@ -107,7 +107,7 @@ class StudySession:
     def reload(self, handbook_text: str) -> None:
         """A new deck from a changed handbook; progress is kept by card id (a hash of the card's text)."""
         self.deck = build_deck(handbook_text)
-        self.grader.glossary = glossary(handbook_text)
+        self.grader.glossary = dict(glossary(handbook_text))
         self.by_id = {c.id: c for c in self.deck}
         self.handbook_lines = handbook_text.splitlines()
 
