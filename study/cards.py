@@ -43,7 +43,7 @@ _ROW = re.compile(r"^\|\s*(.+?)\s*\|\s*(.+?)\s*\|\s*$")
 
 
 def glossary(markdown: str) -> list[tuple[str, str]]:
-    """(term, definition) for every glossary row: what the grader tells confusable terms apart with."""
+    """(term, definition) for every glossary row: the terms a "Which term means ...?" answer is checked against."""
     return [(term, definition) for term, definition, _, _ in glossary_terms(markdown)]
 
 
