@@ -30,7 +30,7 @@ def test_every_gold_path_exists_in_the_index(built_index, handbook_text):
     assert not missing
 
 
-@pytest.mark.parametrize("name", ["paraphrases", "learners_fresh", "learners_check"])
+@pytest.mark.parametrize("name", ["paraphrases", "learners_fresh", "learners_check", "learners_s7"])
 def test_every_learner_gold_key_exists_in_the_index(built_index, name):
     """A misspelt section path or bank id would count as a retrieval miss for ever."""
     from eval.dataset import DATA_DIR, load_questions_file
