@@ -14,6 +14,7 @@ import numpy as np
 from eval.dataset import Dataset, EvalQuestion, hit_key
 from eval.metrics import (
     citation_validity,
+    evidence_on_gold,
     groundedness,
     hit_at_k,
     mean,
@@ -221,6 +222,9 @@ def _answer_row(
             np.asarray(vecs[: len(answer_sentences)]), np.asarray(vecs[len(answer_sentences) :]), GROUNDED_THRESHOLD
         )
     cites, valid = citation_validity(prose, len(answer.evidence))
+    on_gold_first, on_gold_any = evidence_on_gold(
+        [_evidence_key(assistant, e.passage.chunk_id) for e in answer.evidence], q.gold_keys(setting)
+    )
     return {
         "mode": mode,
         "setting": "any" if mode == "closed-book" else setting,
@@ -243,6 +247,8 @@ def _answer_row(
         "rouge_l_shown": rouge_l(shown, q.reference) if q.reference else 0.0,
         "token_f1": token_f1(prose, q.reference) if q.reference else 0.0,
         "groundedness": grounded,
+        "evidence_on_gold": on_gold_first,
+        "evidence_any_gold": on_gold_any,
         "cites": cites,
         "citations_valid": valid,
         "tokens": answer.timings.get("tokens", 0),
@@ -251,6 +257,16 @@ def _answer_row(
         "tokens_per_s": answer.timings.get("tokens_per_s", 0.0),
         "total_ms": answer.timings.get("total_ms", 0.0),
     }
+
+
+def _evidence_key(assistant: Assistant, chunk_id: str) -> str:
+    """The key a passage is judged by: its chunk's section, or its bank question for a Q&A chunk."""
+    retriever = assistant.retriever
+    i = retriever.position.get(chunk_id)
+    if i is None:
+        return ""
+    c = retriever.chunks[i]
+    return hit_key(c.section, c.qid)
 
 
 def _aggregate_answers(rows: list[dict]) -> dict[str, float]:
@@ -268,6 +284,8 @@ def _aggregate_answers(rows: list[dict]) -> dict[str, float]:
         "rouge_l_shown": mean([r["rouge_l_shown"] for r in rows]),
         "token_f1": mean([r["token_f1"] for r in rows]),
         "groundedness": nanmean("groundedness"),
+        "evidence_on_gold": nanmean("evidence_on_gold"),
+        "evidence_any_gold": nanmean("evidence_any_gold"),
         "citation_rate": mean([r["cites"] for r in answered]),
         "citation_validity": mean([r["citations_valid"] for r in answered]),
         "declined_rate": mean([r["declined"] for r in rows]),

@@ -122,5 +122,16 @@ def citation_validity(answer: str, n_sources: int) -> tuple[bool, bool]:
     return bool(cited), all(1 <= n <= n_sources for n in cited)
 
 
+def evidence_on_gold(keys: Sequence[str], gold: set[str]) -> tuple[float, float]:
+    """(the first passage shown comes from a gold section or bank answer, any passage does).
+
+    What a learner reads first under an answer, judged without the model; NaN when nothing is judged
+    (no gold for the question, or no evidence: a decline).
+    """
+    if not gold or not keys:
+        return float("nan"), float("nan")
+    return float(keys[0] in gold), float(any(k in gold for k in keys))
+
+
 def mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else 0.0

@@ -61,6 +61,8 @@ ANSWER_METRICS = [
     "semantic_similarity",
     "evidence_similarity",
     "shown_similarity",
+    "evidence_on_gold",
+    "evidence_any_gold",
     "rouge_l",
     "rouge_l_shown",
     "groundedness",
@@ -127,6 +129,8 @@ def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -
             "",
             "semantic_similarity is the model's prose as shown (empty when it fell back to the evidence alone);",
             "evidence_similarity the 'From the handbook' passages; shown_similarity both, as the learner sees them.",
+            "evidence_on_gold: the first passage shown comes from a gold section or bank answer (answered questions"
+            " with gold); evidence_any_gold: any passage shown does.",
             f"Groundedness threshold: cosine >= {GROUNDED_THRESHOLD} between an answer sentence and its best passage.",
             "",
             "## Plots",

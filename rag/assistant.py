@@ -78,6 +78,14 @@ class Answer:
     def cited_sources(self) -> list[int]:
         return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]
 
+    def quoted(self, hit: Hit) -> bool:
+        """Whether a retrieved source already lends a passage to "From the handbook" (shown as such, not twice
+        numbered: the evidence owns the [n] numbers the model cites)."""
+        c = hit.chunk
+        return any(
+            e.passage.section == c.section and c.line_start <= e.passage.line_start <= c.line_end for e in self.evidence
+        )
+
     def evidence_markdown(self) -> str:
         """ "From the handbook": each passage verbatim, with its section and line range."""
         if not self.evidence:

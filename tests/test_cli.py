@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 
@@ -55,7 +56,14 @@ def test_ask_batch_json_keeps_order(cli_env, tmp_path):
 def test_chat_keeps_answering_and_understands_follow_ups(cli_env):
     out = hbrag(["chat", "--max-tokens", "24"], cli_env, stdin="What is a GAN?\nand how is it trained?\nexit\n")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("From the handbook:") == 2 and out.stdout.count("Retrieved sections:") == 2
+    assert out.stdout.count("From the handbook:") == 2
+    listed = out.stdout.split("Sections retrieved (read further there):")
+    assert len(listed) == 3
+    # Unnumbered ([n] is the quoted passages'), and the section the evidence came from says so.
+    indented = (itertools.takewhile(lambda s: s.startswith("  "), part.splitlines()[1:]) for part in listed[1:])
+    sections = [line for block in indented for line in block]
+    assert sections and all(line.startswith("  - ") for line in sections)
+    assert any(line.endswith("· quoted above") for line in sections)
     assert "(searching for: how is GAN trained?)" in out.stderr
 
 

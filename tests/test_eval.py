@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 
 import pytest
@@ -117,13 +118,24 @@ def test_answer_eval_end_to_end(cli_env, runs_dir):
 
 
 def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path):
-    """A question file without references: counted as answered, declined, fell back, header dumps."""
+    """A question file without references: counted as answered, declined, fell back, header dumps; with gold
+    sections, whether the handbook passages shown come from them."""
+    missing = "Section 4 — Exploratory Data Analysis (EDA) > Handling Missing Data"
+    rows = [
+        {"id": "blanks", "q": "Some of my columns have lots of blanks, what can I do?", "gold": [missing]},
+        {"id": "mona", "q": "Who painted the Mona Lisa?"},
+        {"id": "wrong-gold", "q": "What is dropout in a neural network?", "gold": [missing]},
+    ]
     questions = tmp_path / "q.jsonl"
-    questions.write_text(
-        '{"q": "Some of my columns have lots of blanks, what can I do?"}\n{"q": "Who painted the Mona Lisa?"}\n'
-    )
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = _eval_answers(cli_env, runs_dir, "--questions", str(questions), "--mode", "rag")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)["summary"]["modes"]["rag/full"]
-    assert summary["questions"] == 2 and summary["declined_rate"] == 0.5
+    assert summary["questions"] == 3 and summary["declined_rate"] == pytest.approx(1 / 3)
     assert summary["header_dumps"] == 0 and summary["invalid_citations"] == 0
+    (run,) = runs_dir.iterdir()
+    by_id = {r["id"]: r for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())}
+    assert by_id["blanks"]["evidence_on_gold"] == 1.0 and by_id["blanks"]["evidence_any_gold"] == 1.0
+    assert by_id["wrong-gold"]["evidence_any_gold"] == 0.0  # dropout is not taught under missing data
+    assert math.isnan(by_id["mona"]["evidence_on_gold"])  # declined: nothing shown, nothing judged
+    assert summary["evidence_any_gold"] == 0.5 and "evidence_on_gold" in (run / "report.md").read_text()

@@ -315,3 +315,16 @@ def test_the_model_s_words_are_labelled_as_its_own_and_a_fallback_is_not():
     assert summary.shown().startswith(f"_{SUMMARY_LABEL}_\n\nDropout switches off units [1].\n\n**From the handbook**")
     fallback = Answer(question="What is dropout?", text="No summary ...", evidence=evidence, fallback="not-grounded")
     assert SUMMARY_LABEL not in fallback.shown() and fallback.shown().startswith("No summary ...")
+
+
+def test_a_retrieved_section_is_marked_quoted_only_when_a_passage_comes_from_it():
+    from rag.assistant import Answer
+    from rag.retrieve import Hit
+
+    item = next(p for p in passages(PROSE) if "Dropout" in p.text)
+    answer = Answer(question="What is dropout?", evidence=[Evidence(item, 0.9)])
+    assert answer.quoted(Hit(1, PROSE, 0.8))
+    assert not answer.quoted(Hit(2, TABLE, 0.7))
+    # The same lines under another section (a different chunk that happens to overlap in numbers) are not it.
+    other = Chunk("x", "text", ("Section 3",), "prose", PROSE.line_start, PROSE.line_end)
+    assert not answer.quoted(Hit(3, other, 0.6))

@@ -103,3 +103,12 @@ def test_citation_validity():
     assert citation_validity("As [1] and [2] say.", 2) == (True, True)
     assert citation_validity("As [3] says.", 2) == (True, False)
     assert citation_validity("No citations.", 2) == (False, True)
+
+
+def test_evidence_on_gold_judges_the_first_passage_and_any_passage():
+    from eval.metrics import evidence_on_gold
+
+    assert evidence_on_gold(["A", "qa:Q6"], {"qa:Q6"}) == (0.0, 1.0)
+    assert evidence_on_gold(["qa:Q6", "B"], {"qa:Q6", "A"}) == (1.0, 1.0)
+    assert evidence_on_gold(["B"], {"A"}) == (0.0, 0.0)
+    assert all(math.isnan(x) for x in evidence_on_gold([], {"A"}) + evidence_on_gold(["A"], set()))

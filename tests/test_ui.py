@@ -33,6 +33,8 @@ def test_question_streams_an_answer_with_sources(client):
     text = "".join(part.get("text", "") for part in answer["content"])
     assert text and not text.startswith("⚠️") and "From the handbook" in text
     assert "Bias-Variance Tradeoff" in sources and "<details" in sources and "lines" in sources
+    # The panel's sections are unnumbered ([n] in the answer names its quoted passages) and mark the quoted one.
+    assert "<summary>[" not in sources and "quoted in the answer" in sources
     assert "first token" in timings
     # Streamed: the evidence is on the page before the model has finished (its status still "Generating…").
     first_text = "".join(p.get("text", "") for p in outputs[0][0][-1]["content"])

@@ -56,12 +56,13 @@ def sources_markdown(answer: Answer) -> str:
         return "\n".join(lines) or "_No sources._"
     if answer.index_build:
         lines.append(f"<small>Index build: {html.escape(answer.index_build)}</small>\n")
-    lines.append("**Nearest sections**" if answer.declined else "**Sources**")
-    for n, hit in enumerate(answer.sources, start=1):
+    lines.append("**Nearest sections**" if answer.declined else "**Sections retrieved** (the whole text)")
+    for hit in answer.sources:  # unnumbered: [n] in the answer names the quoted passages, not these
         c = hit.chunk
+        mark = " · quoted in the answer" if answer.quoted(hit) else ""
         lines.append(
-            f'<details class="source"><summary>[{n}] {html.escape(c.section)} '
-            f"<small>(lines {c.line_start}-{c.line_end}, similarity {hit.score:.2f})</small></summary>"
+            f'<details class="source"><summary>{html.escape(c.section)} '
+            f"<small>(lines {c.line_start}-{c.line_end}, similarity {hit.score:.2f}{mark})</small></summary>"
             f'<pre class="source-text">{html.escape(c.text)}</pre></details>'
         )
     return "\n".join(lines)

@@ -114,12 +114,14 @@ def _questions(question: str | None, batch: Path | None) -> list[str]:
 
 
 def _print_sources(answer: Any) -> None:
+    """The retrieved sections, unnumbered: [n] belongs to the quoted passages the answer cites."""
     if not answer.sources:
         return
-    click.echo("\nNearest sections:" if answer.declined else "\nRetrieved sections:")
-    for n, h in enumerate(answer.sources, start=1):
+    click.echo("\nNearest sections:" if answer.declined else "\nSections retrieved (read further there):")
+    for h in answer.sources:
         c = h.chunk
-        click.echo(f"  [{n}] {c.section}  (handbook lines {c.line_start}-{c.line_end})")
+        mark = "  · quoted above" if answer.quoted(h) else ""
+        click.echo(f"  - {c.section}  (handbook lines {c.line_start}-{c.line_end}){mark}")
 
 
 def _print_timings(answer: Any) -> None:
