@@ -74,6 +74,7 @@ class Answer:
     suggestions: list[str] = field(default_factory=list)  # after a decline: the closest handbook questions
     index_build: str = ""  # the index build (collection) that answered
     raw: str = ""  # everything the model wrote, for the eval
+    summary_off: bool = False  # the learner asked for the handbook's words alone: the model was not called
 
     def cited_sources(self) -> list[int]:
         return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]
@@ -122,6 +123,7 @@ class Answer:
             "sources": [h.to_dict() for h in self.sources],
             "timings": self.timings,
             "index_build": self.index_build,
+            "summary": not self.summary_off,
         }
         if self.rewritten:
             out["rewritten"] = self.rewritten
@@ -185,10 +187,12 @@ class Assistant:
         retrieval: dict[str, Any] | None = None,
         generation: dict[str, Any] | None = None,
         rewritten: str = "",
+        summary: bool | None = None,
     ) -> Iterator[Answer]:
         """Yield the answer as it grows; the first carries the sources, the last has `done=True`.
 
         `rewritten` is a standalone form of a follow-up question, used for retrieval and the prompt.
+        `summary` False (default: the settings') stops at the evidence: no model summary, no model loaded.
         """
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
@@ -221,6 +225,11 @@ class Assistant:
             return
         answer = replace(answer, evidence=evidence)
         yield answer
+        if not (self.settings.summary if summary is None else summary):
+            total_ms = (time.perf_counter() - started) * 1000
+            timings = {"retrieve_ms": round(retrieve_ms, 1), "ttft_ms": 0.0, "total_ms": round(total_ms, 1)}
+            yield replace(answer, done=True, summary_off=True, timings={**timings, "tokens": 0, "tokens_per_s": 0.0})
+            return
         messages = build_messages(query, [e.passage.plain for e in evidence])
         yield from self._generate(answer, messages, self.params(**(generation or {})), started, retrieve_ms)
 

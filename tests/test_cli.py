@@ -53,6 +53,17 @@ def test_ask_batch_json_keeps_order(cli_env, tmp_path):
     assert rows[0]["refused"] is True and rows[1]["answer"]
 
 
+def test_no_summary_shows_the_handbook_s_words_without_the_model(cli_env, tmp_path):
+    """--no-summary never loads the model: a model path that does not exist is not even looked at."""
+    missing = ["--model", str(tmp_path / "nowhere.gguf")]
+    out = hbrag(["ask", "--no-summary", *missing, "What is dropout?"], cli_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.lstrip().startswith("From the handbook:") and "neurons" in out.stdout
+    assert "summary" not in out.stdout and "no model summary" in out.stderr
+    with_summary = hbrag(["ask", *missing, "What is dropout?"], cli_env)
+    assert with_summary.returncode == 1 and "nowhere.gguf" in with_summary.stderr
+
+
 def test_chat_keeps_answering_and_understands_follow_ups(cli_env):
     out = hbrag(["chat", "--max-tokens", "24"], cli_env, stdin="What is a GAN?\nand how is it trained?\nexit\n")
     assert out.returncode == 0, out.stderr

@@ -41,6 +41,17 @@ def test_question_streams_an_answer_with_sources(client):
     assert len(outputs) >= 2 and "From the handbook" in first_text and outputs[0][2] == "Generating…"
 
 
+def test_the_summary_can_be_turned_off_for_the_handbook_s_words_alone(client):
+    from rag.assistant import SUMMARY_LABEL
+
+    history, sources, timings, _ = client.predict(
+        user("What is dropout?"), 3, "hybrid", 0.0, 120, False, api_name="/respond"
+    )
+    text = "".join(p.get("text", "") for p in history[-1]["content"])
+    assert text.startswith("**From the handbook**") and SUMMARY_LABEL not in text and "No summary" not in text
+    assert "no model summary" in timings and "neurons" in text and "quoted in the answer" in sources
+
+
 def test_two_clients_at_once_are_both_answered(served):
     from gradio_client import Client
 

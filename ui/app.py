@@ -70,6 +70,8 @@ def sources_markdown(answer: Answer) -> str:
 
 def timings_text(answer: Answer) -> str:
     t = answer.timings
+    if answer.summary_off:
+        return f"The handbook's words only, no model summary (retrieval {t.get('retrieve_ms', 0):.0f} ms)."
     if answer.declined:
         return f"Declined without calling the model (retrieval {t.get('retrieve_ms', 0):.0f} ms)."
     line = (
@@ -131,7 +133,9 @@ def build_app(runtime: Runtime) -> Any:
             return "", history
         return "", [*history, {"role": "user", "content": question}]
 
-    def respond(history: list[dict], k: int, retriever: str, temperature: float, max_tokens: int):
+    def respond(
+        history: list[dict], k: int, retriever: str, temperature: float, max_tokens: int, summary: bool = s.summary
+    ):
         if not history or history[-1]["role"] != "user":
             yield history, gr.skip(), gr.skip(), gr.skip()
             return
@@ -145,6 +149,7 @@ def build_app(runtime: Runtime) -> Any:
                 retrieval={"k": int(k), "retriever": retriever},
                 generation={"temperature": float(temperature), "max_tokens": int(max_tokens)},
                 rewritten=rewritten if rewritten != question else "",
+                summary=bool(summary),
             ):
                 # The evidence shows the moment it is chosen; the model's checked sentences stream above it.
                 history[-1] = {"role": "assistant", "content": step.shown() or "…"}
@@ -188,6 +193,12 @@ def build_app(runtime: Runtime) -> Any:
                     retriever = gr.Radio(["hybrid", "dense", "bm25"], value=s.retriever, label="Retriever")
                     temperature = gr.Slider(0.0, 1.5, value=s.temperature, step=0.05, label="Temperature")
                     max_tokens = gr.Slider(32, 1024, value=s.max_tokens, step=16, label="Max answer tokens")
+                    summary = gr.Checkbox(
+                        value=s.summary,
+                        label="The local model's summary above the handbook's words",
+                        info="Off: the handbook's passages alone, at once (the small model's summary is often wrong).",
+                        elem_id="summary",
+                    )
                     status = gr.Markdown(status_markdown(runtime), elem_id="status")
         with gr.Tab("Handbook", elem_id="handbook-tab"):
             with gr.Row():
@@ -201,7 +212,7 @@ def build_app(runtime: Runtime) -> Any:
             add_question, [question, chatbot], [question, chatbot], queue=False, api_visibility="private"
         ).then(
             respond,
-            [chatbot, k, retriever, temperature, max_tokens],
+            [chatbot, k, retriever, temperature, max_tokens, summary],
             [chatbot, sources, timings, suggestions],
             concurrency_limit=1,
             concurrency_id="llm",

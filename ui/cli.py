@@ -37,6 +37,12 @@ def index_options(f: Callable) -> Callable:
 def model_options(f: Callable) -> Callable:
     """The language model and how it generates."""
     f = click.option("--threads", type=int, help="CPU threads for llama.cpp [HBRAG_THREADS].")(f)
+    f = click.option(
+        "--summary/--no-summary",
+        default=None,
+        help="The local model's summary above the handbook's words; --no-summary shows the passages alone, "
+        "at once, without loading the model [HBRAG_SUMMARY].",
+    )(f)
     f = click.option("--max-tokens", type=click.IntRange(1, 4096), help="Answer length limit [HBRAG_MAX_TOKENS].")(f)
     f = click.option("--temperature", type=click.FloatRange(0, 2), help="Sampling temperature [HBRAG_TEMPERATURE].")(f)
     f = click.option("--llm-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1 [HBRAG_LLM_URL].")(f)
@@ -129,6 +135,10 @@ def _print_timings(answer: Any) -> None:
     if answer.declined:
         click.secho(f"(declined without calling the model; retrieval {t['retrieve_ms']:.0f} ms)", dim=True, err=True)
         return
+    if answer.summary_off:
+        note = f"(the handbook's words only, no model summary; retrieval {t['retrieve_ms']:.0f} ms)"
+        click.secho(note, dim=True, err=True)
+        return
     click.secho(
         f"(retrieval {t['retrieve_ms']:.0f} ms, first token {t['ttft_ms']:.0f} ms, "
         f"{t['tokens']} tokens at {t['tokens_per_s']:.1f}/s, prompt {t.get('prompt_tokens', 0)} tokens, "
@@ -161,7 +171,8 @@ def _answer_and_print(
         return answer
     if answer.declined or answer.fallback:
         click.echo(answer.text, nl=False)  # never streamed: shown once it is final
-    click.echo()
+    if not answer.summary_off:
+        click.echo()
     _print_evidence(answer)
     if answer.suggestions:
         click.echo("\nDid you mean one of the handbook's questions?")
@@ -226,7 +237,7 @@ def _check_model(runtime: Any) -> None:
     from rag.llm import check_gguf, default_model_path
 
     s = runtime.settings
-    if not s.llm_url:
+    if s.summary and not s.llm_url:  # without the summary the model is never loaded
         check_gguf(s.model) if s.model else default_model_path()
 
 
