@@ -82,7 +82,7 @@ def test_ask_read_a_source_and_browse_the_handbook(browser, served):
     box.press("Enter")
     did_you_mean = page.locator("#did-you-mean")
     did_you_mean.wait_for(state="visible", timeout=120_000)
-    assert "does not cover" in page.locator("#chat [data-testid='bot']").last.inner_text()
+    assert "could not find this" in page.locator("#chat [data-testid='bot']").last.inner_text()
     suggestion = did_you_mean.locator("button, td, .gallery-item").first
     wanted = suggestion.inner_text().strip()
     suggestion.click()

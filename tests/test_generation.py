@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingest.errors import HbragError
-from rag.assistant import clean_question
+from rag.assistant import DECLINED, clean_question
 from rag.guard import is_refusal
 from rag.llm import guard_loops, is_looping, trim_loop
 from rag.prompt import NOT_COVERED, build_messages, cited_numbers
@@ -82,7 +82,7 @@ def test_out_of_scope_question_is_declined_without_the_model(runtime):
     calls = []
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: calls.append("llm") or runtime.llm)
     answer = assistant.ask("What is the capital of France?")
-    assert answer.declined and answer.refused and answer.text.startswith(NOT_COVERED)
+    assert answer.declined and answer.refused and answer.text.startswith(DECLINED)
     assert calls == [] and assistant.generations == 0
     assert answer.sources  # the nearest sections are named
     assert len(answer.suggestions) == 3 and all(s.endswith("?") or s for s in answer.suggestions)
