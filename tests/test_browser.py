@@ -58,6 +58,11 @@ def test_ask_read_a_source_and_browse_the_handbook(browser, served):
     assert answer.strip() and "⚠️" not in answer
     assert "From the handbook" in answer and "lines" in answer  # the handbook's own words, with lines
 
+    # Every retrieved section is in the panel, whole: a blank line or a code fence in one chunk's text once
+    # ended the panel's HTML and swallowed the sections after it into a code block.
+    assert page.locator("#sources details").count() == 3
+    assert "Bias Detection" in page.locator("#sources summary").nth(2).inner_text()
+    assert "hiring model" in page.locator("#sources pre.source-text").nth(2).text_content()
     source = page.locator("#sources details").first
     source.locator("summary").click()
     assert source.get_attribute("open") is not None

@@ -98,3 +98,19 @@ def test_handbook_browser_serves_sections_by_id(client):
     for bad in (99999, "../../etc/passwd"):
         with pytest.raises(AppError):  # only known section ids are served, never a path
             client.predict(bad, api_name="/section")
+
+
+def test_sources_panel_keeps_each_source_on_one_html_line():
+    """A chunk with blank lines, a code fence and a table stays inside its own <pre> in the Markdown panel."""
+    from ingest.chunking import Chunk
+    from rag.assistant import Answer
+    from rag.retrieve import Hit
+    from ui.app import sources_markdown
+
+    text = "Intro <b>\n\n```\nTotal = a + b\n```\n\n| A | B |\n|:---|:---|\n| 1 | 2 |"
+    first, second = Chunk("a", text, ("S1", "T"), "prose", 1, 9), Chunk("b", "x", ("S2",), "prose", 10, 10)
+    hits = [Hit(1, first, 0.6), Hit(2, second, 0.5)]
+    panel = sources_markdown(Answer(question="q", sources=hits))
+    details = [line for line in panel.splitlines() if line.startswith("<details")]
+    assert len(details) == 2 and all(line.endswith("</details>") for line in details)
+    assert "&lt;b&gt;" in details[0] and "&#10;&#10;```&#10;" in details[0]

@@ -63,9 +63,16 @@ def sources_markdown(answer: Answer) -> str:
         lines.append(
             f'<details class="source"><summary>{html.escape(c.section)} '
             f"<small>(lines {c.line_start}-{c.line_end}, similarity {hit.score:.2f}{mark})</small></summary>"
-            f'<pre class="source-text">{html.escape(c.text)}</pre></details>'
+            f'<pre class="source-text">{_one_line(c.text)}</pre></details>'
         )
     return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    """Escaped text with its line breaks as character references: the panel is Markdown, where a blank line
+    inside <pre> ends the HTML block, so a chunk's "```" or "|" lines after it were read as Markdown and the
+    following sources were swallowed into a code block."""
+    return html.escape(text).replace("\n", "&#10;")
 
 
 def timings_text(answer: Answer) -> str:
