@@ -35,7 +35,7 @@ def test_question_streams_an_answer_with_sources(client):
     assert "Bias-Variance Tradeoff" in sources and "<details" in sources and "lines" in sources
     # The panel's sections are unnumbered ([n] in the answer names its quoted passages) and mark the quoted one.
     assert "<summary>[" not in sources and "quoted in the answer" in sources
-    assert "first token" in timings
+    assert "first token" in timings and "not-grounded" not in timings  # no internal codes on the page
     # Streamed: the evidence is on the page before the model has finished (its status still "Generating…").
     first_text = "".join(p.get("text", "") for p in outputs[0][0][-1]["content"])
     assert len(outputs) >= 2 and "From the handbook" in first_text and outputs[0][2] == "Generating…"

@@ -86,7 +86,7 @@ def timings_text(answer: Answer) -> str:
         f"{t.get('tokens', 0)} tokens at {t.get('tokens_per_s', 0):.0f}/s · prompt {t.get('prompt_tokens', 0)} tokens"
     )
     if answer.fallback:
-        line += f" · the model's words were withheld ({answer.fallback}); the handbook's own words are shown"
+        line += " · no summary shown: the answer says why"  # the fallback code ("not-grounded") is for the eval
     return line
 
 
