@@ -54,6 +54,18 @@ def decline_message(hits: list[Hit]) -> str:
     return f"{DECLINED} The nearest sections I found: {nearest}."
 
 
+def _without_model(started: float, retrieve_ms: float) -> dict[str, float]:
+    """The timings of an answer the model had no part in (a decline, or the handbook's words alone)."""
+    total_ms = (time.perf_counter() - started) * 1000
+    return {
+        "retrieve_ms": round(retrieve_ms, 1),
+        "ttft_ms": 0.0,
+        "total_ms": round(total_ms, 1),
+        "tokens": 0,
+        "tokens_per_s": 0.0,
+    }
+
+
 @dataclass(frozen=True)
 class Answer:
     """An answer as it grows: `delta` is what the last step added; `done` marks the final one.
@@ -87,10 +99,7 @@ class Answer:
     def quoted(self, hit: Hit) -> bool:
         """Whether a retrieved source already lends a passage to "From the handbook" (shown as such, not twice
         numbered: the evidence owns the [n] numbers the model cites)."""
-        c = hit.chunk
-        return any(
-            e.passage.section == c.section and c.line_start <= e.passage.line_start <= c.line_end for e in self.evidence
-        )
+        return any(e.passage.chunk_id == hit.chunk.id for e in self.evidence)
 
     def evidence_markdown(self) -> str:
         """ "From the handbook": each passage verbatim, with its section and line range."""
@@ -219,21 +228,13 @@ class Assistant:
                 declined=True,
                 done=True,
                 suggestions=self.suggestions(query),
-                timings={
-                    "retrieve_ms": round(retrieve_ms, 1),
-                    "ttft_ms": 0.0,
-                    "total_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "tokens": 0,
-                    "tokens_per_s": 0.0,
-                },
+                timings=_without_model(started, retrieve_ms),
             )
             return
         answer = replace(answer, evidence=evidence)
         yield answer
         if not (self.settings.summary if summary is None else summary):
-            total_ms = (time.perf_counter() - started) * 1000
-            timings = {"retrieve_ms": round(retrieve_ms, 1), "ttft_ms": 0.0, "total_ms": round(total_ms, 1)}
-            yield replace(answer, done=True, summary_off=True, timings={**timings, "tokens": 0, "tokens_per_s": 0.0})
+            yield replace(answer, done=True, summary_off=True, timings=_without_model(started, retrieve_ms))
             return
         messages = build_messages(query, [e.passage.plain for e in evidence])
         yield from self._generate(answer, messages, self.params(**(generation or {})), started, retrieve_ms)
