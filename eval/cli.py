@@ -189,7 +189,7 @@ def _settings_dict(settings: Any) -> dict[str, Any]:
 def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
     """Cross-validated declining: share declined per labelled group (answerable and unanswerable)."""
     from eval.dataset import load_gold, question_bank
-    from eval.decline import collect, cross_validate, datasets, fit, fitted_on, rates
+    from eval.decline import collect, cross_validate, datasets, fit, fitted_on, judge, rates
     from eval.report import table
     from ingest.pipeline import read_handbook
     from rag.answerable import MODEL_FILE
@@ -203,7 +203,7 @@ def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
     # The bank as users ask it (its own chunks in the index): a repeated bank question is answered whole.
     full = collect(assistant, {"bank-full": (bank, False)}, progress=not as_json)
     model = fit(rows, fitted_on())
-    full = [{**r, "declined": not r["bank_match"] and not model.answerable(r)} for r in full]
+    full = [judge(model, r) for r in full]
     result = rates(cv) | rates(full)
     if do_fit:
         MODEL_FILE.write_text(model.to_json() + "\n", encoding="utf-8")
@@ -211,12 +211,17 @@ def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
     if as_json:
         click.echo(json.dumps({"cross_validated": result, "model": json.loads(model.to_json())}))
         return
-    lines = [[g, v["declined"], v["questions"]] for g, v in result.items()]
-    click.echo(table(["group", "declined", "questions"], lines))
+    lines = [
+        [g, v["declined"], v["closest_shown"], v["declined"] - v["closest_shown"], v["questions"]]
+        for g, v in result.items()
+    ]
+    header = ["group", "declined", "declined, closest passages shown", "declined, nothing shown", "questions"]
+    click.echo(table(header, lines))
     wrong = [r for r in cv if r["declined"] == bool(r["label"])]
     click.echo(f"\nMisjudged in cross-validation ({len(wrong)}):")
     for r in sorted(wrong, key=lambda r: r["group"]):
-        click.echo(f"  {r['group']:<16} p={r['p']:.2f}  {r['question']}")
+        shown = " (closest passages shown)" if r.get("closest") else ""
+        click.echo(f"  {r['group']:<16} p={r['p']:.2f}  {r['question']}{shown}")
 
 
 @eval_group.command("calibrate")

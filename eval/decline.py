@@ -25,6 +25,9 @@ from rag.assistant import Assistant
 # without also declining a quarter of learners' answerable ones, so a learner's question comes first;
 # the evidence shown and the grounded-sentence guard carry an in-field question the handbook only names.
 MAX_FALSE_DECLINES = 0.05
+# A declined question still shows its closest passages unless it scores like a question from outside the
+# field: at most this share of the out-of-field questions of the fitting data would be shown passages.
+MAX_OUT_SHOWN = 0.10
 FOLDS = 5
 
 
@@ -65,11 +68,22 @@ def fit(rows: list[dict], fitted_on: dict[str, Any]) -> AnswerabilityModel:
     # The threshold sits at the MAX_FALSE_DECLINES quantile of the answerable questions' probabilities.
     k = int(np.floor(MAX_FALSE_DECLINES * len(positives)))
     threshold = float(positives[k]) if positives else 0.5
-    return AnswerabilityModel(**{**model.__dict__, "threshold": threshold})
+    outside = [model.probability(r) for r in rows if r.get("group") == "unanswerable-out"]
+    return AnswerabilityModel(**{**model.__dict__, "threshold": threshold, "floor": floor(outside, threshold)})
+
+
+def floor(outside: list[float], threshold: float) -> float:
+    """The lowest probability at which a declined question still shows passages: just above all but the
+    top MAX_OUT_SHOWN of the out-of-field questions. Without out-of-field data, declines show nothing."""
+    if not outside:
+        return 1.0
+    ranked = sorted(outside, reverse=True)
+    m = int(np.floor(MAX_OUT_SHOWN * len(ranked)))
+    return min(threshold, float(np.nextafter(ranked[m], 1.0)))
 
 
 def cross_validate(rows: list[dict], folds: int = FOLDS, seed: int = 0) -> list[dict]:
-    """Each row judged by a model fitted on the other folds: rows with `p` and `declined` added."""
+    """Each row judged by a model fitted on the other folds (`judge`)."""
     from sklearn.model_selection import StratifiedKFold
 
     fit_rows = [r for r in rows if not r["bank_match"]]
@@ -78,21 +92,33 @@ def cross_validate(rows: list[dict], folds: int = FOLDS, seed: int = 0) -> list[
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(np.zeros(len(fit_rows)), labels):
         model = fit([fit_rows[i] for i in train], {})
-        for i in test:
-            r = fit_rows[i]
-            p = model.probability(r)
-            out.append({**r, "p": p, "declined": p < model.threshold})
-    # A bank question asked again is answered by definition (its own answer is the evidence).
-    out += [{**r, "p": 1.0, "declined": False} for r in rows if r["bank_match"]]
-    return out
+        out += [judge(model, fit_rows[i]) for i in test]
+    return out + [judge(None, r) for r in rows if r["bank_match"]]
+
+
+def judge(model: AnswerabilityModel | None, row: dict) -> dict:
+    """The row with `p`, `declined` and `closest` (declined, its closest passages shown), as the assistant
+    judges it. A bank question asked again is answered by definition (its own answer is the evidence)."""
+    if row["bank_match"] or model is None:
+        return {**row, "p": 1.0, "declined": False, "closest": False}
+    p = model.probability(row)
+    declined = p < model.threshold
+    return {**row, "p": p, "declined": declined, "closest": declined and p >= model.floor}
 
 
 def rates(judged: Iterable[dict]) -> dict[str, dict[str, float]]:
-    """Declined share and count per group."""
-    by: dict[str, list[bool]] = {}
+    """Per group: the share declined, the share declined with the closest passages shown, and the count."""
+    by: dict[str, list[dict]] = {}
     for r in judged:
-        by.setdefault(r["group"], []).append(r["declined"])
-    return {g: {"declined": float(np.mean(v)), "questions": len(v)} for g, v in by.items()}
+        by.setdefault(r["group"], []).append(r)
+    return {
+        g: {
+            "declined": float(np.mean([r["declined"] for r in v])),
+            "closest_shown": float(np.mean([r.get("closest", False) for r in v])),
+            "questions": len(v),
+        }
+        for g, v in by.items()
+    }
 
 
 def datasets(bank: Dataset, gold_judged: set[str]) -> dict[str, tuple[Dataset, bool]]:

@@ -225,6 +225,10 @@ def _answer_row(
     on_gold_first, on_gold_any = evidence_on_gold(
         [_evidence_key(assistant, e.passage.chunk_id) for e in answer.evidence], q.gold_keys(setting)
     )
+    closest = answer.declined and bool(answer.evidence)  # declined, its closest passages shown
+    closest_on_gold = on_gold_first if closest else float("nan")
+    if answer.declined:
+        on_gold_first = on_gold_any = float("nan")  # these two judge answered questions, as before
     return {
         "mode": mode,
         "setting": "any" if mode == "closed-book" else setting,
@@ -249,6 +253,8 @@ def _answer_row(
         "groundedness": grounded,
         "evidence_on_gold": on_gold_first,
         "evidence_any_gold": on_gold_any,
+        "closest": closest,
+        "closest_on_gold": closest_on_gold,
         "cites": cites,
         "citations_valid": valid,
         "tokens": answer.timings.get("tokens", 0),
@@ -289,6 +295,8 @@ def _aggregate_answers(rows: list[dict]) -> dict[str, float]:
         "citation_rate": mean([r["cites"] for r in answered]),
         "citation_validity": mean([r["citations_valid"] for r in answered]),
         "declined_rate": mean([r["declined"] for r in rows]),
+        "closest_rate": mean([r.get("closest", False) for r in rows]),
+        "closest_on_gold": nanmean("closest_on_gold"),
         "fallback_rate": mean([bool(r["fallback"]) for r in answered]),
         "model_refusal_rate": mean([r["model_refused"] for r in answered]),
         "header_dumps": float(sum(r["header_dump"] for r in rows)),

@@ -69,6 +69,8 @@ ANSWER_METRICS = [
     "citation_rate",
     "citation_validity",
     "declined_rate",
+    "closest_rate",
+    "closest_on_gold",
     "fallback_rate",
     "model_refusal_rate",
     "header_dumps",
@@ -130,7 +132,8 @@ def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -
             "semantic_similarity is the model's prose as shown (empty when it fell back to the evidence alone);",
             "evidence_similarity the 'From the handbook' passages; shown_similarity both, as the learner sees them.",
             "evidence_on_gold: the first passage shown comes from a gold section or bank answer (answered questions"
-            " with gold); evidence_any_gold: any passage shown does.",
+            " with gold); evidence_any_gold: any passage shown does. closest_rate: declined, the closest passages"
+            " shown; closest_on_gold: of those, the first passage is on gold.",
             f"Groundedness threshold: cosine >= {GROUNDED_THRESHOLD} between an answer sentence and its best passage.",
             "",
             "## Plots",

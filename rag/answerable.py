@@ -21,12 +21,15 @@ from ingest.errors import HbragError
 
 FEATURES = ("dense", "bm25", "agree", "coverage", "evidence")
 MODEL_FILE = Path(__file__).resolve().parent / "answerable.json"
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True)
 class AnswerabilityModel:
-    """Standardised features, logistic weights, and the probability under which the assistant declines."""
+    """Standardised features, logistic weights, the probability under which the assistant declines, and the
+    lower one (`floor`) under which a decline shows nothing: between the two, the question is declined but
+    the closest passages are shown, because most such questions are a learner's everyday wording of a
+    covered topic or an in-field topic the handbook only touches, while out-of-field ones score below."""
 
     weights: dict[str, float]
     intercept: float
@@ -34,6 +37,7 @@ class AnswerabilityModel:
     scale: dict[str, float]
     threshold: float
     fitted_on: dict[str, object]
+    floor: float = 1.0  # 1.0 or above `threshold`: a decline never shows passages
 
     def probability(self, signals: Mapping[str, float]) -> float:
         z = self.intercept
@@ -45,6 +49,10 @@ class AnswerabilityModel:
     def answerable(self, signals: Mapping[str, float]) -> bool:
         return self.probability(signals) >= self.threshold
 
+    def shows_closest(self, signals: Mapping[str, float]) -> bool:
+        """For a declined question: whether its closest passages are still worth showing."""
+        return self.probability(signals) >= self.floor
+
     def to_json(self) -> str:
         return json.dumps(
             {
@@ -55,6 +63,7 @@ class AnswerabilityModel:
                 "mean": self.mean,
                 "scale": self.scale,
                 "threshold": self.threshold,
+                "floor": self.floor,
                 "fitted_on": self.fitted_on,
             },
             indent=1,
@@ -75,5 +84,6 @@ class AnswerabilityModel:
             mean={k: float(v) for k, v in data["mean"].items()},
             scale={k: float(v) for k, v in data["scale"].items()},
             threshold=float(data["threshold"]),
+            floor=float(data["floor"]),
             fitted_on=dict(data.get("fitted_on", {})),
         )

@@ -47,6 +47,12 @@ SUMMARY_LABEL = "The local model's summary (check it against the handbook's word
 # What a decline says. Not "the handbook does not cover this": retrieval cannot know that, and on learners'
 # everyday wording 10-17 % of declined questions are answered in the handbook (eval/README.md).
 DECLINED = "I could not find this in the handbook."
+# A decline that still shows passages: the question scored in the band where learners' everyday wording
+# of covered topics lies, above questions from outside the field (rag/answerable.py, eval/README.md).
+CLOSEST = (
+    "I could not find a clear answer in the handbook. "
+    "The closest passages are below: check whether they answer your question."
+)
 
 
 def decline_message(hits: list[Hit]) -> str:
@@ -80,7 +86,7 @@ class Answer:
     sources: list[Hit] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     refused: bool = False  # no answer: declined by retrieval, or the model said "not covered"
-    declined: bool = False  # refused by retrieval, without calling the model
+    declined: bool = False  # refused by retrieval, without calling the model (`evidence`: the closest passages, if any)
     fallback: str = ""  # why the model's words were not shown ("" when they were)
     done: bool = False
     timings: dict[str, float] = field(default_factory=dict)
@@ -101,11 +107,15 @@ class Answer:
         numbered: the evidence owns the [n] numbers the model cites)."""
         return any(e.passage.chunk_id == hit.chunk.id for e in self.evidence)
 
+    @property
+    def evidence_title(self) -> str:
+        return "Closest in the handbook" if self.declined else "From the handbook"
+
     def evidence_markdown(self) -> str:
         """ "From the handbook": each passage verbatim, with its section and line range."""
         if not self.evidence:
             return ""
-        parts = ["**From the handbook**"]
+        parts = [f"**{self.evidence_title}**"]
         for n, e in enumerate(self.evidence, start=1):
             p = e.passage
             lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
@@ -219,11 +229,13 @@ class Assistant:
             question=question, sources=found.hits, rewritten=rewritten, signals=signals, index_build=found.build
         )
         if not answerable:
-            text = decline_message(found.hits)
+            closest = evidence if self.answerability.shows_closest(signals) else []
+            text = CLOSEST if closest else decline_message(found.hits)
             yield replace(
                 answer,
                 text=text,
                 delta=text,
+                evidence=closest,
                 refused=True,
                 declined=True,
                 done=True,

@@ -19,10 +19,21 @@ def test_the_shipped_model_reads_strictly_and_rises_with_evidence(tmp_path):
     weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "evidence": 0.1}
     strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "evidence": 0.9}
     assert not model.answerable(weak) and model.answerable(strong)
+    assert 0 < model.floor < model.threshold and not model.shows_closest(weak)
     other = tmp_path / "m.json"
     other.write_text(json.dumps({**json.loads(MODEL_FILE.read_text()), "features": ["dense"]}))
     with pytest.raises(HbragError, match="another version"):
         AnswerabilityModel.load(other)
+
+
+def test_floor_lets_at_most_a_tenth_of_out_of_field_questions_show_passages():
+    from eval.decline import MAX_OUT_SHOWN, floor
+
+    outside = [0.01 * i for i in range(1, 21)]  # 20 out-of-field probabilities, 0.01-0.20
+    low = floor(outside, threshold=0.5)
+    assert sum(p >= low for p in outside) == int(MAX_OUT_SHOWN * len(outside)) == 2
+    assert floor(outside, threshold=0.1) == 0.1  # never above the threshold: answerable is answerable
+    assert floor([], threshold=0.5) == 1.0  # no out-of-field data: declines show nothing
 
 
 def test_labelled_sets_are_large_and_cover_every_section():
@@ -45,3 +56,6 @@ def test_cross_validated_declining(cli_env):
     assert set(rates) == {"learner", "bank-heldout", "unanswerable-in", "unanswerable-out", "bank-full"}
     assert rates["bank-full"]["declined"] == 0.0  # a bank question asked again is always answered
     assert rates["unanswerable-out"]["declined"] > rates["learner"]["declined"]
+    # Out-of-field declines mostly show nothing; a doubtful learner question shows the closest passages.
+    out, learner = rates["unanswerable-out"], rates["learner"]
+    assert out["declined"] - out["closest_shown"] > 0.5 and learner["closest_shown"] <= learner["declined"]

@@ -64,6 +64,14 @@ def test_no_summary_shows_the_handbook_s_words_without_the_model(cli_env, tmp_pa
     assert with_summary.returncode == 1 and "nowhere.gguf" in with_summary.stderr
 
 
+def test_a_doubtful_decline_prints_the_closest_passages(cli_env):
+    out = hbrag(["ask", "Does ice cream sales rising with drownings mean one causes the other?"], cli_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("I could not find a clear answer in the handbook.")
+    assert "Closest in the handbook:" in out.stdout and "Correlation vs Causation" in out.stdout
+    assert "declined without calling the model" in out.stderr
+
+
 def test_chat_keeps_answering_and_understands_follow_ups(cli_env):
     out = hbrag(["chat", "--max-tokens", "24"], cli_env, stdin="What is a GAN?\nand how is it trained?\nexit\n")
     assert out.returncode == 0, out.stderr

@@ -125,17 +125,26 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path):
         {"id": "blanks", "q": "Some of my columns have lots of blanks, what can I do?", "gold": [missing]},
         {"id": "mona", "q": "Who painted the Mona Lisa?"},
         {"id": "wrong-gold", "q": "What is dropout in a neural network?", "gold": [missing]},
+        {
+            "id": "ice-cream",
+            "q": "Does ice cream sales rising with drownings mean one causes the other?",
+            "gold": ["Section 2 — Statistics & Probability > Correlation vs Causation"],
+        },
     ]
     questions = tmp_path / "q.jsonl"
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = _eval_answers(cli_env, runs_dir, "--questions", str(questions), "--mode", "rag")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)["summary"]["modes"]["rag/full"]
-    assert summary["questions"] == 3 and summary["declined_rate"] == pytest.approx(1 / 3)
+    assert summary["questions"] == 4 and summary["declined_rate"] == 0.5 and summary["closest_rate"] == 0.25
     assert summary["header_dumps"] == 0 and summary["invalid_citations"] == 0
     (run,) = runs_dir.iterdir()
     by_id = {r["id"]: r for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())}
     assert by_id["blanks"]["evidence_on_gold"] == 1.0 and by_id["blanks"]["evidence_any_gold"] == 1.0
     assert by_id["wrong-gold"]["evidence_any_gold"] == 0.0  # dropout is not taught under missing data
     assert math.isnan(by_id["mona"]["evidence_on_gold"])  # declined: nothing shown, nothing judged
+    assert not by_id["mona"]["closest"] and math.isnan(by_id["mona"]["closest_on_gold"])
+    # Declined in everyday words, the closest passages shown, judged apart from the answered questions.
+    assert by_id["ice-cream"]["closest"] and by_id["ice-cream"]["closest_on_gold"] == 1.0
+    assert math.isnan(by_id["ice-cream"]["evidence_on_gold"]) and summary["closest_on_gold"] == 1.0
     assert summary["evidence_any_gold"] == 0.5 and "evidence_on_gold" in (run / "report.md").read_text()

@@ -83,6 +83,7 @@ def test_out_of_scope_question_is_declined_without_the_model(runtime):
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: calls.append("llm") or runtime.llm)
     answer = assistant.ask("What is the capital of France?")
     assert answer.declined and answer.refused and answer.text.startswith(DECLINED)
+    assert answer.evidence == []  # it scores like a question from outside the field: no passages shown
     assert calls == [] and assistant.generations == 0
     assert answer.sources  # the nearest sections are named
     assert len(answer.suggestions) == 3 and all(s.endswith("?") or s for s in answer.suggestions)
@@ -104,3 +105,17 @@ def test_missing_model_package_names_the_package(monkeypatch, module, function, 
     monkeypatch.setattr(mod.importlib.util, "find_spec", lambda name: None)  # the package is not installed
     with pytest.raises(HbragError, match=package):
         getattr(mod, function)()
+
+
+def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime):
+    """Everyday wording of a covered topic that scores under the threshold but above out-of-field questions:
+    declined, the model never called, and the handbook's closest words shown instead of nothing."""
+    from rag.assistant import CLOSEST, Assistant
+
+    assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
+    answer = assistant.ask("Does ice cream sales rising with drownings mean one causes the other?")
+    p = answer.signals["probability"]
+    assert assistant.answerability.floor <= p < assistant.answerability.threshold
+    assert answer.declined and answer.text == CLOSEST and assistant.generations == 0
+    assert answer.evidence and answer.evidence[0].passage.section.endswith("Correlation vs Causation")
+    assert answer.shown().count("**Closest in the handbook**") == 1 and "From the handbook" not in answer.shown()

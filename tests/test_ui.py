@@ -80,6 +80,21 @@ def test_declined_question_is_a_message_not_an_error(client):
     assert did_you_mean  # the closest handbook questions, offered as buttons
 
 
+def test_doubtful_decline_shows_the_closest_passages(client):
+    history, sources, timings, _ = client.predict(
+        user("Does ice cream sales rising with drownings mean one causes the other?"),
+        3,
+        "hybrid",
+        0.2,
+        64,
+        api_name="/respond",
+    )
+    text = "".join(p.get("text", "") for p in history[-1]["content"])
+    assert text.startswith("I could not find a clear answer in the handbook.")
+    assert "**Closest in the handbook**" in text and "Correlation vs Causation" in text
+    assert "quoted in the answer" in sources and "Declined" in timings
+
+
 def test_follow_up_is_rewritten_before_retrieval(client):
     history = [
         msg("user", "What is overfitting?"),

@@ -187,7 +187,7 @@ def _print_evidence(answer: Any) -> None:
     """The handbook's own words under the answer, each with its section and lines."""
     if not answer.evidence:
         return
-    click.secho("\nFrom the handbook:", bold=True)
+    click.secho(f"\n{answer.evidence_title}:", bold=True)
     for n, e in enumerate(answer.evidence, start=1):
         p = e.passage
         lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
