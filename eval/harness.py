@@ -226,6 +226,11 @@ def _answer_row(
         [_evidence_key(assistant, e.passage.chunk_id) for e in answer.evidence], q.gold_keys(setting)
     )
     closest = answer.declined and bool(answer.evidence)  # declined, its closest passages shown
+    # "Did you mean ...?" (shown after a decline), judged on every rag question with a bank answer in its gold.
+    bank_gold = {k for k in q.gold_keys(setting) if k.startswith("qa:")}
+    suggestion_on_gold = float("nan")
+    if mode == "rag" and bank_gold:
+        suggestion_on_gold = float(any(hit_key("", c.qid) in bank_gold for c in assistant.suggested(q.question)))
     closest_on_gold = on_gold_first if closest else float("nan")
     if answer.declined:
         on_gold_first = on_gold_any = float("nan")  # these two judge answered questions, as before
@@ -255,6 +260,7 @@ def _answer_row(
         "evidence_any_gold": on_gold_any,
         "closest": closest,
         "closest_on_gold": closest_on_gold,
+        "suggestion_on_gold": suggestion_on_gold,
         "cites": cites,
         "citations_valid": valid,
         "tokens": answer.timings.get("tokens", 0),
@@ -297,6 +303,7 @@ def _aggregate_answers(rows: list[dict]) -> dict[str, float]:
         "declined_rate": mean([r["declined"] for r in rows]),
         "closest_rate": mean([r.get("closest", False) for r in rows]),
         "closest_on_gold": nanmean("closest_on_gold"),
+        "suggestion_on_gold": nanmean("suggestion_on_gold"),
         "fallback_rate": mean([bool(r["fallback"]) for r in answered]),
         "model_refusal_rate": mean([r["model_refused"] for r in answered]),
         "header_dumps": float(sum(r["header_dump"] for r in rows)),

@@ -71,6 +71,7 @@ ANSWER_METRICS = [
     "declined_rate",
     "closest_rate",
     "closest_on_gold",
+    "suggestion_on_gold",
     "fallback_rate",
     "model_refusal_rate",
     "header_dumps",
@@ -133,7 +134,8 @@ def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -
             "evidence_similarity the 'From the handbook' passages; shown_similarity both, as the learner sees them.",
             "evidence_on_gold: the first passage shown comes from a gold section or bank answer (answered questions"
             " with gold); evidence_any_gold: any passage shown does. closest_rate: declined, the closest passages"
-            " shown; closest_on_gold: of those, the first passage is on gold.",
+            " shown; closest_on_gold: of those, the first passage is on gold. suggestion_on_gold: a bank question in"
+            " the gold is among the three 'Did you mean' questions (every question whose gold has one).",
             f"Groundedness threshold: cosine >= {GROUNDED_THRESHOLD} between an answer sentence and its best passage.",
             "",
             "## Plots",

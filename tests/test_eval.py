@@ -125,6 +125,7 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path):
         {"id": "blanks", "q": "Some of my columns have lots of blanks, what can I do?", "gold": [missing]},
         {"id": "mona", "q": "Who painted the Mona Lisa?"},
         {"id": "wrong-gold", "q": "What is dropout in a neural network?", "gold": [missing]},
+        {"id": "units", "q": "Why turn off random units during training?", "gold": ["qa:Q20"]},
         {
             "id": "ice-cream",
             "q": "Does ice cream sales rising with drownings mean one causes the other?",
@@ -136,7 +137,7 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path):
     out = _eval_answers(cli_env, runs_dir, "--questions", str(questions), "--mode", "rag")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)["summary"]["modes"]["rag/full"]
-    assert summary["questions"] == 4 and summary["declined_rate"] == 0.5 and summary["closest_rate"] == 0.25
+    assert summary["questions"] == 5 and summary["declined_rate"] == 0.4 and summary["closest_rate"] == 0.2
     assert summary["header_dumps"] == 0 and summary["invalid_citations"] == 0
     (run,) = runs_dir.iterdir()
     by_id = {r["id"]: r for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())}
@@ -147,4 +148,8 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path):
     # Declined in everyday words, the closest passages shown, judged apart from the answered questions.
     assert by_id["ice-cream"]["closest"] and by_id["ice-cream"]["closest_on_gold"] == 1.0
     assert math.isnan(by_id["ice-cream"]["evidence_on_gold"]) and summary["closest_on_gold"] == 1.0
-    assert summary["evidence_any_gold"] == 0.5 and "evidence_on_gold" in (run / "report.md").read_text()
+    assert summary["evidence_any_gold"] == pytest.approx(2 / 3)
+    assert "evidence_on_gold" in (run / "report.md").read_text()
+    # "Did you mean ...?" is judged wherever the gold has a bank answer: dropout's Q20 is among the three.
+    assert by_id["units"]["suggestion_on_gold"] == 1.0 and math.isnan(by_id["ice-cream"]["suggestion_on_gold"])
+    assert summary["suggestion_on_gold"] == 1.0

@@ -119,3 +119,16 @@ def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime
     assert answer.declined and answer.text == CLOSEST and assistant.generations == 0
     assert answer.evidence and answer.evidence[0].passage.section.endswith("Correlation vs Causation")
     assert answer.shown().count("**Closest in the handbook**") == 1 and "From the handbook" not in answer.shown()
+
+
+@pytest.mark.parametrize(
+    ("question", "bank_question"),
+    [
+        ("Why turn off random units during training?", "What is dropout and how does it work?"),
+        ("Why keep only the biggest number in each little patch of an image?", "What is max pooling?"),
+    ],
+)
+def test_did_you_mean_meets_everyday_words_through_the_bank_answers(assistant, question, bank_question):
+    """The suggestions rank the bank by its questions *and* answers: the question alone shares no word with
+    "dropout" or "max pooling", and ranking by it offered neither."""
+    assert bank_question in assistant.suggestions(question)
