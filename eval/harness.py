@@ -250,7 +250,7 @@ def _answer_row(
         "model_refused": answer.fallback == "model-refused",
         "header_dump": is_header_dump(prose),
         "semantic_similarity": sim(0),
-        "evidence_similarity": sim(1) if evidence_text else float("nan"),
+        "evidence_similarity": sim(1) if evidence_text and not answer.declined else float("nan"),  # answered only
         "shown_similarity": sim(2),
         "rouge_l": rouge_l(prose, q.reference) if q.reference else 0.0,
         "rouge_l_shown": rouge_l(shown, q.reference) if q.reference else 0.0,

@@ -131,7 +131,8 @@ def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -
             answers_table(summary),
             "",
             "semantic_similarity is the model's prose as shown (empty when it fell back to the evidence alone);",
-            "evidence_similarity the 'From the handbook' passages; shown_similarity both, as the learner sees them.",
+            "evidence_similarity the 'From the handbook' passages (answered questions); shown_similarity both, as the"
+            " learner sees them.",
             "evidence_on_gold: the first passage shown comes from a gold section or bank answer (answered questions"
             " with gold); evidence_any_gold: any passage shown does. closest_rate: declined, the closest passages"
             " shown; closest_on_gold: of those, the first passage is on gold. suggestion_on_gold: a bank question in"

@@ -120,7 +120,10 @@ class Answer:
         for n, e in enumerate(self.evidence, start=1):
             p = e.passage
             lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
-            quoted = "\n".join(f"> {line}" for line in p.text.splitlines())
+            body = p.text.splitlines()
+            if p.kind == "program":  # a program keeps its layout, and its "# comments" are not headings
+                body = ["```python", *body, "```"]
+            quoted = "\n".join(f"> {line}" for line in body)
             parts.append(f"[{n}] _{p.section} · {lines}_\n{quoted}")
         return "\n\n".join(parts)
 

@@ -158,6 +158,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             add(answer, "qa", body[0], body[-1], question=match.group(1).strip())
 
     in_code = prose_code = False
+    programs: list[tuple[int, int]] = []  # (first, last) line of each program's code, fences excluded
     header: list[str] = []
     lead = -1  # the line of the label that introduces the current list ("**ReLU is Default Because**:")
     first_item = -1  # the first line of the current run of bullets
@@ -167,6 +168,10 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             first_item = -1
             in_code = not in_code
             prose_code = in_code and line.strip() in ("```", "```text", "```math")  # not a program
+            if in_code and not prose_code:
+                programs.append((i + 1, i))
+            elif not in_code and programs and programs[-1][1] < programs[-1][0]:
+                programs[-1] = (programs[-1][0], i - 1)
             continue
         if not line.strip() or _QUESTION_LINE.match(line.strip()):
             header = [] if not line.strip() else header
@@ -199,7 +204,26 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
         lead = i if plain(line).endswith(":") and len(plain(line).split()) <= 8 else -1
         for sentence in _SENTENCE.split(_QUOTE.sub("", line).strip()):
             add(sentence, "sentence", i)
+    if not out:
+        # A section that is only a program (the training loop, the EDA checklist, text preprocessing) would
+        # lend nothing: its program becomes one passage, shown whole, read as its heading and its comments.
+        for first, last in programs:
+            outline = _comments(lines[first : last + 1])
+            if len(outline) >= 2:
+                code = "\n".join(lines[first : last + 1])
+                add(code, "program", first, last, flat=f"{chunk.section_path[-1]}: {'; '.join(outline)}")
     return out
+
+
+def _comments(code: Sequence[str]) -> list[str]:
+    """A program's comments in order ("# 2. Missing Values" → "Missing Values"): the outline it teaches."""
+    found = []
+    for line in code:
+        _, hash_, comment = line.partition("#")
+        comment = re.sub(r"^\s*\d+[.)]\s*", "", comment).strip() if hash_ else ""
+        if comment:
+            found.append(comment)
+    return found
 
 
 def _is_formula(line: str) -> bool:
@@ -262,7 +286,7 @@ def score_passages(
 def _embed_text(p: Passage) -> str:
     # The section's own title gives a bare sentence ("Error from sensitivity to training data") its topic.
     title = p.section.split(" > ")[-1]
-    return f"{p.question or title}: {p.plain}"
+    return p.plain if p.kind == "program" else f"{p.question or title}: {p.plain}"  # a program's outline has it
 
 
 def same_question(question_vector: np.ndarray, bank: Sequence[Passage], embed: Callable) -> Passage | None:

@@ -40,6 +40,37 @@ QA = Chunk(
 )
 
 
+PROGRAM = Chunk(
+    "c1",
+    "```python\nfor x, y in loader:\n    # Forward pass\n    loss = f(model(x), y)\n    # 2. Backward pass\n"
+    "    loss.backward()  # gradients\n```",
+    ("Section 15 — Training", "Training Loop (PyTorch)"),
+    "code",
+    40,
+    46,
+)
+
+
+def test_a_section_that_is_only_a_program_lends_it_whole_read_as_its_comments():
+    (program,) = passages(PROGRAM)
+    assert program.kind == "program" and program.text.startswith("for x, y") and "```" not in program.text
+    assert program.plain == "Training Loop (PyTorch): Forward pass; Backward pass; gradients"
+    assert (program.line_start, program.line_end) == (41, 45)  # the code's lines, not its fences
+    # Beside prose, a program is not evidence: the prose says it in words.
+    mixed = Chunk(
+        "c2", "Gradients flow backwards through the graph.\n\n" + PROGRAM.text, PROGRAM.section_path, "prose", 1, 9
+    )
+    assert [p.kind for p in passages(mixed)] == ["sentence"]
+
+
+def test_a_program_is_shown_as_code_not_as_markdown_headings():
+    from rag.assistant import Answer
+
+    (program,) = passages(PROGRAM)
+    shown = Answer("q", evidence=[Evidence(program, 0.5)]).evidence_markdown()
+    assert "> ```python\n> for x, y in loader:" in shown and ">     # Forward pass" in shown
+
+
 def test_table_rows_keep_their_header():
     rows = [p for p in passages(TABLE) if p.kind == "row"]
     assert [p.plain for p in rows] == [
