@@ -226,11 +226,12 @@ def _answer_row(
         [_evidence_key(assistant, e.passage.chunk_id) for e in answer.evidence], q.gold_keys(setting)
     )
     closest = answer.declined and bool(answer.evidence)  # declined, its closest passages shown
-    # "Did you mean ...?" (shown after a decline), judged on every rag question with a bank answer in its gold.
-    bank_gold = {k for k in q.gold_keys(setting) if k.startswith("qa:")}
+    # "Did you mean ...?" (shown after a decline), judged on every rag question with bank gold (a Q&A, a scenario).
+    bank_gold = q.gold_keys(setting) & _bank_keys(assistant)
     suggestion_on_gold = float("nan")
     if mode == "rag" and bank_gold:
-        suggestion_on_gold = float(any(hit_key("", c.qid) in bank_gold for c in assistant.suggested(q.question)))
+        offered = {hit_key(c.section, c.qid) for c in assistant.suggested(q.question)}
+        suggestion_on_gold = float(bool(offered & bank_gold))
     closest_on_gold = on_gold_first if closest else float("nan")
     if answer.declined:
         on_gold_first = on_gold_any = float("nan")  # these two judge answered questions, as before
@@ -269,6 +270,11 @@ def _answer_row(
         "tokens_per_s": answer.timings.get("tokens_per_s", 0.0),
         "total_ms": answer.timings.get("total_ms", 0.0),
     }
+
+
+def _bank_keys(assistant: Assistant) -> set[str]:
+    r = assistant.retriever
+    return {hit_key(c.section, c.qid) for c, bank in zip(r.chunks, r.bank, strict=True) if bank}
 
 
 def _evidence_key(assistant: Assistant, chunk_id: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
-from rag.evidence import CachedEmbeddings, Evidence, choose_evidence
+from rag.evidence import WHOLE_BLOCKS, CachedEmbeddings, Evidence, choose_evidence
 from rag.guard import Gate, distinctive_rows, gated, is_refusal, row_fields, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import build_messages, cited_numbers, leaks_prompt
@@ -59,6 +59,13 @@ CLOSEST = (
 def decline_message(hits: list[Hit]) -> str:
     nearest = "; ".join(dict.fromkeys(h.chunk.section for h in hits)) or "none"
     return f"{DECLINED} The nearest sections I found: {nearest}."
+
+
+def _asked(chunk: Chunk) -> str:
+    """What a bank chunk asks: its question ("Q6: ..." without the number), or its scenario's title."""
+    if chunk.kind == "qa":
+        return re.sub(r"^Q\d+\s*[:.]\s*", "", chunk.text.splitlines()[0].strip("* "))
+    return re.sub(r"^Scenario\s+\d+\s*:\s*", "", chunk.section_path[-1])
 
 
 def _without_model(started: float, retrieve_ms: float) -> dict[str, float]:
@@ -121,8 +128,8 @@ class Answer:
             p = e.passage
             lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
             body = p.text.splitlines()
-            if p.kind == "program":  # a program keeps its layout, and its "# comments" are not headings
-                body = ["```python", *body, "```"]
+            if p.kind in WHOLE_BLOCKS:  # a program or diagram keeps its layout; "# comments" are not headings
+                body = ["```python" if p.kind == "program" else "```", *body, "```"]
             quoted = "\n".join(f"> {line}" for line in body)
             parts.append(f"[{n}] _{p.section} · {lines}_\n{quoted}")
         return "\n\n".join(parts)
@@ -280,18 +287,24 @@ class Assistant:
         Ranked by each bank chunk's indexed vector (its question *and* answer), not the question alone: a
         learner's everyday words meet the answer's vocabulary ("made-up facts" and "factually incorrect"),
         and a gold bank question is among the three for 77-80 % of unseen learner questions, not 27-50 %.
+        The scenarios of the bank are offered by their titles ("Model Works Locally, Fails in Production").
         """
-        asked = [c.text.splitlines()[0].strip("* ") for c in self.suggested(question, n)]
-        return [re.sub(r"^Q\d+\s*[:.]\s*", "", q) for q in asked]
+        return [_asked(c) for c in self.suggested(question, n)]
 
     def suggested(self, question: str, n: int = 3) -> list[Chunk]:
-        """The bank chunks behind `suggestions`, nearest first."""
+        """The bank chunks behind `suggestions`, nearest first, one per question or scenario."""
         r = self.retriever
-        bank = [i for i, c in enumerate(r.chunks) if c.kind == "qa" and c.qid]
-        if not bank:
+        bank = np.flatnonzero(r.bank)
+        if not len(bank):
             return []
         sims = r.vectors[bank] @ r.embed(question)
-        return [r.chunks[bank[j]] for j in np.argsort(-sims)[:n]]
+        chosen: dict[str, Chunk] = {}
+        for j in np.argsort(-sims):
+            chunk = r.chunks[bank[j]]
+            chosen.setdefault(_asked(chunk), chunk)
+            if len(chosen) == n:
+                break
+        return list(chosen.values())
 
     @property
     def handbook_lines(self) -> list[str]:

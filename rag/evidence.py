@@ -31,6 +31,8 @@ TERM_WEIGHT = 0.25
 SPREAD = 0.3
 # Later-ranked chunks are a little less likely to be the teaching section.
 RANK_DECAY = 0.03
+# Passages that are a whole fenced block, shown as code: a section's only program, or its only diagram.
+WHOLE_BLOCKS = ("program", "diagram")
 
 _DRAWING = re.compile(r"[\u2190-\u21ff\u2500-\u259f\u25a0-\u25ff]")
 _BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+]|\d+[.)])\s+")
@@ -158,7 +160,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             add(answer, "qa", body[0], body[-1], question=match.group(1).strip())
 
     in_code = prose_code = False
-    programs: list[tuple[int, int]] = []  # (first, last) line of each program's code, fences excluded
+    blocks: list[tuple[int, int, bool]] = []  # (first, last, is a program) of each fenced block, fences excluded
     header: list[str] = []
     lead = -1  # the line of the label that introduces the current list ("**ReLU is Default Because**:")
     first_item = -1  # the first line of the current run of bullets
@@ -168,10 +170,10 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             first_item = -1
             in_code = not in_code
             prose_code = in_code and line.strip() in ("```", "```text", "```math")  # not a program
-            if in_code and not prose_code:
-                programs.append((i + 1, i))
-            elif not in_code and programs and programs[-1][1] < programs[-1][0]:
-                programs[-1] = (programs[-1][0], i - 1)
+            if in_code:
+                blocks.append((i + 1, i, not prose_code))
+            elif blocks and blocks[-1][1] < blocks[-1][0]:
+                blocks[-1] = (blocks[-1][0], i - 1, blocks[-1][2])
             continue
         if not line.strip() or _QUESTION_LINE.match(line.strip()):
             header = [] if not line.strip() else header
@@ -205,13 +207,20 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
         for sentence in _SENTENCE.split(_QUOTE.sub("", line).strip()):
             add(sentence, "sentence", i)
     if not out:
-        # A section that is only a program (the training loop, the EDA checklist, text preprocessing) would
-        # lend nothing: its program becomes one passage, shown whole, read as its heading and its comments.
-        for first, last in programs:
-            outline = _comments(lines[first : last + 1])
-            if len(outline) >= 2:
-                code = "\n".join(lines[first : last + 1])
-                add(code, "program", first, last, flat=f"{chunk.section_path[-1]}: {'; '.join(outline)}")
+        # A section that is only a program (the training loop, the EDA checklist, text preprocessing) or a
+        # diagram (the ML pipeline) would lend nothing: the block becomes one passage, shown whole, read as
+        # its heading and its comments (a program) or its labels (a diagram).
+        for first, last, program in blocks:
+            block = lines[first : last + 1]
+            if program:
+                outline = "; ".join(_comments(block)) if len(_comments(block)) >= 2 else ""
+            else:
+                outline = (
+                    " ".join(_DRAWING.sub(" ", "\n".join(block)).split()) if _DRAWING.search("".join(block)) else ""
+                )
+            if outline:
+                kind = "program" if program else "diagram"
+                add("\n".join(block), kind, first, last, flat=f"{chunk.section_path[-1]}: {outline}")
     return out
 
 
@@ -286,7 +295,7 @@ def score_passages(
 def _embed_text(p: Passage) -> str:
     # The section's own title gives a bare sentence ("Error from sensitivity to training data") its topic.
     title = p.section.split(" > ")[-1]
-    return p.plain if p.kind == "program" else f"{p.question or title}: {p.plain}"  # a program's outline has it
+    return p.plain if p.kind in WHOLE_BLOCKS else f"{p.question or title}: {p.plain}"  # a block's outline has it
 
 
 def same_question(question_vector: np.ndarray, bank: Sequence[Passage], embed: Callable) -> Passage | None:

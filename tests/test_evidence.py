@@ -63,6 +63,20 @@ def test_a_section_that_is_only_a_program_lends_it_whole_read_as_its_comments():
     assert [p.kind for p in passages(mixed)] == ["sentence"]
 
 
+def test_a_section_that_is_only_a_diagram_lends_it_whole_read_as_its_labels():
+    diagram = Chunk(
+        "d1",
+        "```\n┌──────────────┐\n│ Data ──→ Training │\n└──────────────┘\n```",
+        ("Section 16 — MLOps", "ML Pipeline Architecture"),
+        "code",
+        50,
+        54,
+    )
+    (passage,) = passages(diagram)
+    assert passage.kind == "diagram" and passage.plain == "ML Pipeline Architecture: Data Training"
+    assert passage.text.startswith("┌") and (passage.line_start, passage.line_end) == (51, 53)
+
+
 def test_a_program_is_shown_as_code_not_as_markdown_headings():
     from rag.assistant import Answer
 

@@ -126,6 +126,12 @@ def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime
     [
         ("Why turn off random units during training?", "What is dropout and how does it work?"),
         ("Why keep only the biggest number in each little patch of an image?", "What is max pooling?"),
+        # A scenario of the bank is offered by its title.
+        (
+            "It runs fine on my own computer but misbehaves once deployed. Why?",
+            "Model Works Locally, Fails in Production",
+        ),
+        ("New shoppers have no purchase history yet. What can I show them?", "Cold Start Problem in Recommendations"),
     ],
 )
 def test_did_you_mean_meets_everyday_words_through_the_bank_answers(assistant, question, bank_question):
