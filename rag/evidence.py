@@ -212,16 +212,19 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
         # its heading and its comments (a program) or its labels (a diagram).
         for first, last, program in blocks:
             block = lines[first : last + 1]
-            if program:
-                outline = "; ".join(_comments(block)) if len(_comments(block)) >= 2 else ""
-            else:
-                outline = (
-                    " ".join(_DRAWING.sub(" ", "\n".join(block)).split()) if _DRAWING.search("".join(block)) else ""
-                )
-            if outline:
+            if outline := _outline(block, program):
                 kind = "program" if program else "diagram"
                 add("\n".join(block), kind, first, last, flat=f"{chunk.section_path[-1]}: {outline}")
     return out
+
+
+def _outline(block: Sequence[str], program: bool) -> str:
+    """What a whole block says in words: a program's comments, a diagram's labels ("" when it has none)."""
+    if program:
+        comments = _comments(block)
+        return "; ".join(comments) if len(comments) >= 2 else ""
+    text = "\n".join(block)
+    return " ".join(_DRAWING.sub(" ", text).split()) if _DRAWING.search(text) else ""
 
 
 def _comments(code: Sequence[str]) -> list[str]:
