@@ -97,3 +97,21 @@ def test_ask_read_a_source_and_browse_the_handbook(browser, served):
     page.screenshot(path=str(ARTIFACTS / "declined.png"), full_page=True)
     (ARTIFACTS / "browser_timings.json").write_text(json.dumps({"enter_to_first_token_s": round(first_token_s, 2)}))
     page.close()
+
+
+def test_a_program_passage_renders_as_code(browser, served):
+    """A section that is only a program is shown as code in the chat: its "# Forward pass" comment is not a
+    Markdown heading, and the code keeps its lines."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served, wait_until="domcontentloaded", timeout=120_000)
+    box = page.locator("#question textarea")
+    box.wait_for(timeout=120_000)
+    box.fill("What happens in each step of a training loop in PyTorch?")
+    box.press("Enter")
+    page.locator("#timings").get_by_text("first token").wait_for(timeout=180_000)
+    bot = page.locator("#chat [data-testid='bot']").last
+    code = bot.locator("pre").filter(has_text="loss.backward()")
+    assert code.count() == 1 and "# Forward pass" in code.inner_text()
+    assert bot.locator("h1").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "program.png"), full_page=True)
+    page.close()
