@@ -225,14 +225,13 @@ def _answer_row(
     on_gold_first, on_gold_any = evidence_on_gold(
         [_evidence_key(assistant, e.passage.chunk_id) for e in answer.evidence], q.gold_keys(setting)
     )
-    closest = answer.declined and bool(answer.evidence)  # declined, its closest passages shown
     # "Did you mean ...?" (shown after a decline), judged on every rag question with bank gold (a Q&A, a scenario).
     bank_gold = q.gold_keys(setting) & _bank_keys(assistant)
     suggestion_on_gold = float("nan")
     if mode == "rag" and bank_gold:
         offered = {hit_key(c.section, c.qid) for c in assistant.suggested(q.question)}
         suggestion_on_gold = float(bool(offered & bank_gold))
-    closest_on_gold = on_gold_first if closest else float("nan")
+    closest_on_gold = on_gold_first if answer.closest else float("nan")
     if answer.declined:
         on_gold_first = on_gold_any = float("nan")  # these two judge answered questions, as before
     return {
@@ -259,7 +258,7 @@ def _answer_row(
         "groundedness": grounded,
         "evidence_on_gold": on_gold_first,
         "evidence_any_gold": on_gold_any,
-        "closest": closest,
+        "closest": answer.closest,
         "closest_on_gold": closest_on_gold,
         "suggestion_on_gold": suggestion_on_gold,
         "cites": cites,

@@ -38,6 +38,16 @@ def in_question_bank(section_path: tuple[str, ...]) -> bool:
     return bool(section_path) and section_path[0].startswith((QUESTIONS_SECTION + " ", SCENARIOS_SECTION + " "))
 
 
+def asked(first_line: str, section_path: tuple[str, ...]) -> str:
+    """What a bank chunk asks, from its first line and heading: its `**Qn: ...**` question, or the title of
+    its Section 20 scenario ("Cold Start Problem in Recommendations")."""
+    question = _QUESTION.match(first_line.strip())
+    if question:
+        return " ".join(question.group(2).split())
+    scenario = _SCENARIO.match(section_path[-1]) if section_path else None
+    return scenario.group(2).strip() if scenario else (section_path[-1] if section_path else "")
+
+
 def _unquote(text: str) -> str:
     return "\n".join(re.sub(r"^>\s?", "", line) for line in text.splitlines()).strip()
 

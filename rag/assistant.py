@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ import numpy as np
 
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
+from ingest.questions import asked
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.evidence import WHOLE_BLOCKS, CachedEmbeddings, Evidence, choose_evidence
 from rag.guard import Gate, distinctive_rows, gated, is_refusal, row_fields, terms
@@ -62,10 +62,7 @@ def decline_message(hits: list[Hit]) -> str:
 
 
 def _asked(chunk: Chunk) -> str:
-    """What a bank chunk asks: its question ("Q6: ..." without the number), or its scenario's title."""
-    if chunk.kind == "qa":
-        return re.sub(r"^Q\d+\s*[:.]\s*", "", chunk.text.splitlines()[0].strip("* "))
-    return re.sub(r"^Scenario\s+\d+\s*:\s*", "", chunk.section_path[-1])
+    return asked(chunk.text.split("\n", 1)[0], chunk.section_path)
 
 
 def _without_model(started: float, retrieve_ms: float) -> dict[str, float]:
@@ -116,8 +113,13 @@ class Answer:
         return any(e.passage.chunk_id == hit.chunk.id for e in self.evidence)
 
     @property
+    def closest(self) -> bool:
+        """Declined, and the closest passages shown all the same (a doubtful decline)."""
+        return self.declined and bool(self.evidence)
+
+    @property
     def evidence_title(self) -> str:
-        return "Closest in the handbook" if self.declined else "From the handbook"
+        return "Closest in the handbook" if self.closest else "From the handbook"
 
     def evidence_markdown(self) -> str:
         """ "From the handbook": each passage verbatim, with its section and line range."""
