@@ -224,6 +224,60 @@ def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
         click.echo(f"  {r['group']:<16} p={r['p']:.2f}  {r['question']}{shown}")
 
 
+@eval_group.command("rerank")
+@click.option("--fit", "do_fit", is_flag=True, help="Refit rag/rerank.json on all the fitting sets.")
+@click.option(
+    "--questions",
+    "check_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A set to report only, judged by the model fitted on all fitting sets (repeatable).",
+)
+@click.option("--index-dir", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def rerank_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **flags: Any) -> None:
+    """Leave-one-set-out ranking: hit@1, hit@5, MRR@10 per set before and after the reranker."""
+    from eval.dataset import load_questions_file, question_bank
+    from eval.report import table
+    from eval.rerank import chunk_keys, collect, fit, fit_sets, fitted_on, leave_one_set_out, scores
+    from ingest.pipeline import read_handbook
+    from rag.rerank import MODEL_FILE
+
+    runtime = _runtime(flags | {"rerank": False})  # fitting reads the fused order; no model file is needed
+    assistant = runtime.assistant
+    retriever = assistant.retriever
+    keys = chunk_keys(retriever)
+    sets = fit_sets(question_bank(read_handbook(runtime.settings.handbook)))
+    rows = collect(retriever, assistant.options(), sets, progress=not as_json)
+    result = leave_one_set_out(rows, keys)
+    model = fit(rows, keys, fitted_on())
+    if check_files:
+        checks = {f.stem + " (not fitted on)": load_questions_file(f) for f in check_files}
+        extra = collect(retriever, assistant.options(), checks, progress=not as_json)
+        for name in checks:
+            for setting in ("full", "heldout"):
+                part = [r for r in extra if r["set"] == name and r["setting"] == setting]
+                if part:
+                    result.append(
+                        {"set": name, "setting": setting, "before": scores(part, keys, None)}
+                        | {"after": scores(part, keys, model)}
+                    )
+    if do_fit:
+        MODEL_FILE.write_text(model.to_json() + "\n", encoding="utf-8")
+        click.echo(f"wrote {MODEL_FILE}", err=True)
+    if as_json:
+        click.echo(json.dumps({"leave_one_set_out": result, "model": json.loads(model.to_json())}))
+        return
+    metrics = ("hit@1", "hit@5", "mrr@10")
+    header = ["set", "setting", *(f"{m} before → after" for m in metrics), "questions"]
+    lines = [
+        [r["set"], r["setting"], *(f"{r['before'][m]:.3f} → {r['after'][m]:.3f}" for m in metrics)]
+        + [r["before"]["questions"]]
+        for r in result
+    ]
+    click.echo(table(header, lines))
+
+
 @eval_group.command("calibrate")
 @click.option("--index-dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)

@@ -39,11 +39,12 @@ GROUNDED_THRESHOLD = 0.35
 SWEEP: dict[str, dict[str, Any]] = {
     "dense": {"retriever": "dense", "merge_adjacent": False},
     "bm25": {"retriever": "bm25", "merge_adjacent": False},
-    "hybrid": {"retriever": "hybrid", "merge_adjacent": False},
+    "hybrid": {"retriever": "hybrid", "merge_adjacent": False, "rerank": False},
     "dense+merge": {"retriever": "dense", "merge_adjacent": True},
-    "hybrid+merge": {"retriever": "hybrid", "merge_adjacent": True},
-    "hybrid+mmr": {"retriever": "hybrid", "merge_adjacent": False, "mmr": True},
-    "hybrid+mmr+merge": {"retriever": "hybrid", "merge_adjacent": True, "mmr": True},
+    "hybrid+merge": {"retriever": "hybrid", "merge_adjacent": True, "rerank": False},
+    "hybrid+merge+rerank": {"retriever": "hybrid", "merge_adjacent": True},
+    "hybrid+mmr": {"retriever": "hybrid", "merge_adjacent": False, "mmr": True, "rerank": False},
+    "hybrid+mmr+merge": {"retriever": "hybrid", "merge_adjacent": True, "mmr": True, "rerank": False},
 }
 
 

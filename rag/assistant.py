@@ -15,7 +15,7 @@ from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from ingest.questions import asked
 from rag.answerable import MODEL_FILE, AnswerabilityModel
-from rag.evidence import WHOLE_BLOCKS, CachedEmbeddings, Evidence, choose_evidence
+from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence
 from rag.guard import Gate, distinctive_rows, gated, is_refusal, row_fields, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import build_messages, cited_numbers, leaks_prompt
@@ -177,7 +177,7 @@ class Assistant:
         self._llm_factory = llm_factory
         self._llm: Any = None
         self.generations = 0  # how many times the model was asked to generate
-        self.vectors = CachedEmbeddings(retriever.embedder)
+        self.vectors = retriever.texts  # passages embedded once per process, shared with the reranker
         self._handbook_lines: list[str] | None = None
 
     @property
@@ -198,6 +198,7 @@ class Assistant:
             mmr=s.mmr,
             mmr_lambda=s.mmr_lambda,
             merge_adjacent=s.merge_adjacent,
+            rerank=s.rerank,
         )
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 

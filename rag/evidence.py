@@ -284,7 +284,7 @@ def score_passages(
     minus a little for a lower-ranked chunk. Best first."""
     if not candidates:
         return []
-    texts = [_embed_text(p) for p in candidates]
+    texts = [embed_text(p) for p in candidates]
     vectors = np.asarray(embed(texts), dtype=np.float32)
     cosine = vectors @ np.asarray(question_vector, dtype=np.float32)
     terms = content_terms(question)
@@ -295,7 +295,7 @@ def score_passages(
     return sorted(scored, key=lambda e: -e.score)
 
 
-def _embed_text(p: Passage) -> str:
+def embed_text(p: Passage) -> str:
     # The section's own title gives a bare sentence ("Error from sensitivity to training data") its topic.
     title = p.section.split(" > ")[-1]
     return p.plain if p.kind in WHOLE_BLOCKS else f"{p.question or title}: {p.plain}"  # a block's outline has it

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -14,8 +14,9 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from ingest.index import IndexStore
-from rag.evidence import content_terms
+from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
+from rag.rerank import DEPTH, POOL, Candidates, RerankModel, features
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
 # Words that shape a question but name no topic: as BM25 terms they only add noise.
@@ -81,6 +82,7 @@ class RetrievalOptions:
     mmr: bool = False
     mmr_lambda: float = 0.7
     merge_adjacent: bool = True
+    rerank: bool = True  # the fused top POOL reordered by the reranker (hybrid only, when one is loaded)
     exclude_bank: bool = False  # leave out the question bank (the `heldout` eval)
 
 
@@ -92,6 +94,18 @@ class Retrieval:
     build: str = ""  # the index build (collection) that answered
 
 
+@dataclass
+class _Ranked:
+    """One question's rankings before any reranking (indices into the retriever's chunks)."""
+
+    query: np.ndarray
+    similarity: np.ndarray
+    dense: list[int]
+    bm25: list[int]
+    bm25_scores: np.ndarray
+    fused: list[int]
+
+
 class _IndexMoved(Exception):
     """Raised inside a search when the build it read was replaced; the search runs again once."""
 
@@ -99,9 +113,12 @@ class _IndexMoved(Exception):
 class Retriever:
     """Holds what retrieval needs in memory (BM25 index, chunk vectors); the vectors live in Chroma."""
 
-    def __init__(self, store: IndexStore, embedder: Any) -> None:
+    def __init__(self, store: IndexStore, embedder: Any, reranker: RerankModel | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.reranker = reranker
+        # Short texts (passages, titles) embedded once per process; the evidence selection shares it.
+        self.texts = CachedEmbeddings(embedder)
         # Held for a whole search and for a reload, so a question never sees two index builds.
         self._lock = threading.RLock()
         self._load()
@@ -122,6 +139,7 @@ class Retriever:
         self._bm25 = _build_bm25([f"{c.section}\n{c.embed_text}" for c in self.chunks])
         self._terms = [content_terms(c.embed_text) for c in self.chunks]
         self._df = Counter(t for terms in self._terms for t in terms)
+        self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def refresh(self) -> bool:
         """Follow the pointer: when `hbrag ingest` switched it to a new build (in this process or another),
@@ -172,13 +190,11 @@ class Retriever:
             except _IndexMoved:
                 return self._search(question, options)
 
-    def _search(self, question: str, options: RetrievalOptions) -> Retrieval:
+    def _rank(self, question: str, options: RetrievalOptions) -> _Ranked:
         if options.retriever not in RETRIEVERS:
             raise HbragError(f"unknown retriever {options.retriever!r}: choose one of {', '.join(RETRIEVERS)}")
         query = self.embed(question)
         similarity = self.vectors @ query
-        allowed = ~self.bank if options.exclude_bank else np.ones(len(self.chunks), dtype=bool)
-        best = float(similarity[allowed].max()) if allowed.any() else 0.0
         depth = max(options.depth, options.k)
         rankings: list[list[int]] = []
         weights: list[float] = []
@@ -197,18 +213,69 @@ class Retriever:
                 rankings, weights, k=options.rrf_k, tie_break=dict(enumerate(similarity.tolist()))
             )
         ]
+        return _Ranked(query, similarity, dense, bm25, bm25_scores, fused)
+
+    def _search(self, question: str, options: RetrievalOptions) -> Retrieval:
+        r = self._rank(question, options)
+        allowed = ~self.bank if options.exclude_bank else np.ones(len(self.chunks), dtype=bool)
+        best = float(r.similarity[allowed].max()) if allowed.any() else 0.0
+        fused = r.fused
+        if options.rerank and self.reranker is not None and options.retriever == "hybrid":
+            fused = self._reranked(question, r, self.reranker)
         if options.mmr:
             # Re-rank the fused candidates for diversity; keep a few spares for merging.
             pool = fused[: max(options.k * 4, 10)]
-            fused = [pool[j] for j in mmr(query, self.vectors[pool], len(pool), options.mmr_lambda)]
-        hits = self._to_hits(fused, similarity, options)
+            fused = [pool[j] for j in mmr(r.query, self.vectors[pool], len(pool), options.mmr_lambda)]
+        hits = self._to_hits(fused, r.similarity, options)
+        dense, bm25 = r.dense, r.bm25
         signals = {
             "dense": best,
-            "bm25": float(bm25_scores[bm25[0]]) if bm25 else 0.0,
+            "bm25": float(r.bm25_scores[bm25[0]]) if bm25 else 0.0,
             "agree": float(bool(dense and bm25) and self.chunks[dense[0]].section == self.chunks[bm25[0]].section),
             "coverage": self.coverage(question, fused[:5]),
         }
         return Retrieval(hits=hits, best_score=best, signals=signals, build=self.build)
+
+    def pool_features(self, question: str, options: RetrievalOptions) -> tuple[list[int], np.ndarray, list[int]]:
+        """The fused order (no reranking), the pool the reranker reorders, and its feature rows: what
+        `hbrag eval rerank` fits on, computed by the code that serves."""
+        with self._lock:
+            r = self._rank(question, replace(options, rerank=False))
+            pool = r.fused[:POOL]
+            return r.fused, pool, features(self._candidates(question, r, pool))
+
+    def _reranked(self, question: str, r: _Ranked, model: RerankModel) -> list[int]:
+        pool = r.fused[:POOL]
+        if len(pool) < 2:
+            return r.fused
+        return [pool[j] for j in model.order(features(self._candidates(question, r, pool)))] + r.fused[POOL:]
+
+    def _candidates(self, question: str, r: _Ranked, pool: list[int]) -> Candidates:
+        views = [self._view(i) for i in pool]
+        terms = content_terms(question)
+        return Candidates(
+            dense=r.similarity[pool].astype(np.float64),
+            bm25=r.bm25_scores[pool].astype(np.float64),
+            dense_rank=[r.dense.index(i) if i in r.dense else DEPTH for i in pool],
+            bm25_rank=[r.bm25.index(i) if i in r.bm25 else DEPTH for i in pool],
+            passage=np.array([float((v[1] @ r.query).max()) for v in views]),
+            title=np.array([float(v[0] @ r.query) for v in views]),
+            terms=np.array([len(terms & self._terms[i]) / len(terms) if terms else 0.0 for i in pool]),
+            sections=[self.chunks[i].section for i in pool],
+            kinds=[self.chunks[i].kind for i in pool],
+            words=[len(self.chunks[i].text.split()) for i in pool],
+        )
+
+    def _view(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """A chunk's title vector (its bank question, else its heading) and its passages' vectors, once."""
+        if i not in self._views:
+            chunk = self.chunks[i]
+            found = passages(chunk)
+            title = next((p.question for p in found if p.question), "") or chunk.section.split(" > ")[-1]
+            texts = [embed_text(p) for p in found if p.kind != "qa"] or [embed_text(p) for p in found]
+            vectors = self.texts([title, *(texts or [chunk.text])])
+            self._views[i] = (vectors[0], vectors[1:])
+        return self._views[i]
 
     def coverage(self, question: str, top: list[int]) -> float:
         """IDF-weighted share of the question's content terms found in the top chunks' text.

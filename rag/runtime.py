@@ -88,7 +88,11 @@ class Runtime:
     @cached_property
     def retriever(self) -> Retriever:
         self.ensure_index()
-        return Retriever(self.store, self.query_embedder)
+        from rag.rerank import MODEL_FILE, RerankModel
+
+        s = self.settings
+        reranker = RerankModel.load(s.rerank_model or MODEL_FILE) if s.rerank else None
+        return Retriever(self.store, self.query_embedder, reranker)
 
     def make_llm(self) -> Any:
         s = self.settings

@@ -58,6 +58,8 @@ class Settings:
     mmr: bool = False
     mmr_lambda: float = 0.7
     merge_adjacent: bool = True
+    rerank: bool = True  # the fused top 10 reordered so the teaching section comes first (rag/rerank.py)
+    rerank_model: Path | None = None  # None: rag/rerank.json (fitted by `hbrag eval rerank --fit`)
     answerability_model: Path | None = None  # None: rag/answerable.json (fitted by `hbrag eval decline --fit`)
     # Generation
     temperature: float = 0.2

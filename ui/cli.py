@@ -53,6 +53,11 @@ def model_options(f: Callable) -> Callable:
 def retrieval_options(f: Callable) -> Callable:
     f = click.option("--retriever", type=click.Choice(["dense", "bm25", "hybrid"]), help="[HBRAG_RETRIEVER]")(f)
     f = click.option("--k", "k", type=click.IntRange(1, 50), help="Number of sources [HBRAG_K].")(f)
+    f = click.option(
+        "--rerank/--no-rerank",
+        default=None,
+        help="Reorder the fused candidates so the teaching section comes first [HBRAG_RERANK].",
+    )(f)
     return f
 
 
