@@ -182,6 +182,11 @@ def _settings_dict(settings: Any) -> dict[str, Any]:
     return {k: str(v) for k, v in asdict(settings).items() if k not in hidden}
 
 
+def _write_model(path: Path, model: Any) -> None:
+    path.write_text(model.to_json() + "\n", encoding="utf-8")
+    click.echo(f"wrote {path}", err=True)
+
+
 @eval_group.command("decline")
 @click.option("--fit", "do_fit", is_flag=True, help="Refit rag/answerable.json on all labelled data.")
 @click.option("--index-dir", type=click.Path(path_type=Path))
@@ -206,8 +211,7 @@ def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
     full = [judge(model, r) for r in full]
     result = rates(cv) | rates(full)
     if do_fit:
-        MODEL_FILE.write_text(model.to_json() + "\n", encoding="utf-8")
-        click.echo(f"wrote {MODEL_FILE}", err=True)
+        _write_model(MODEL_FILE, model)
     if as_json:
         click.echo(json.dumps({"cross_validated": result, "model": json.loads(model.to_json())}))
         return
@@ -239,7 +243,7 @@ def rerank_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **fla
     """Leave-one-set-out ranking: hit@1, hit@5, MRR@10 per set before and after the reranker."""
     from eval.dataset import load_questions_file, question_bank
     from eval.report import table
-    from eval.rerank import chunk_keys, collect, fit, fit_sets, fitted_on, leave_one_set_out, scores
+    from eval.rerank import before_after, chunk_keys, collect, fit, fit_sets, fitted_on, leave_one_set_out
     from ingest.pipeline import read_handbook
     from rag.rerank import MODEL_FILE
 
@@ -254,17 +258,9 @@ def rerank_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **fla
     if check_files:
         checks = {f.stem + " (not fitted on)": load_questions_file(f) for f in check_files}
         extra = collect(retriever, assistant.options(), checks, progress=not as_json)
-        for name in checks:
-            for setting in ("full", "heldout"):
-                part = [r for r in extra if r["set"] == name and r["setting"] == setting]
-                if part:
-                    result.append(
-                        {"set": name, "setting": setting, "before": scores(part, keys, None)}
-                        | {"after": scores(part, keys, model)}
-                    )
+        result += [row for name in checks for row in before_after(extra, keys, name, model)]
     if do_fit:
-        MODEL_FILE.write_text(model.to_json() + "\n", encoding="utf-8")
-        click.echo(f"wrote {MODEL_FILE}", err=True)
+        _write_model(MODEL_FILE, model)
     if as_json:
         click.echo(json.dumps({"leave_one_set_out": result, "model": json.loads(model.to_json())}))
         return

@@ -99,18 +99,24 @@ def scores(rows: Iterable[dict], keys: list[str], model: RerankModel | None) -> 
     }
 
 
+def before_after(rows: list[dict], keys: list[str], name: str, model: RerankModel) -> list[dict]:
+    """Per setting of one set: the fused order's figures and the reranked ones."""
+    out = []
+    for setting in SETTINGS:
+        part = [r for r in rows if r["set"] == name and r["setting"] == setting]
+        if part:
+            out.append(
+                {"set": name, "setting": setting, "before": scores(part, keys, None)}
+                | {"after": scores(part, keys, model)}
+            )
+    return out
+
+
 def leave_one_set_out(rows: list[dict], keys: list[str]) -> list[dict]:
-    """Per (set, setting): the fused order's figures, and the reranked ones by a model fitted without that set."""
+    """Every set judged by a model fitted without it."""
     out = []
     for name in dict.fromkeys(r["set"] for r in rows):
-        model = fit([r for r in rows if r["set"] != name], keys, {})
-        for setting in SETTINGS:
-            part = [r for r in rows if r["set"] == name and r["setting"] == setting]
-            if part:
-                out.append(
-                    {"set": name, "setting": setting, "before": scores(part, keys, None)}
-                    | {"after": scores(part, keys, model)}
-                )
+        out += before_after(rows, keys, name, fit([r for r in rows if r["set"] != name], keys, {}))
     return out
 
 

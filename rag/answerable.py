@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.errors import HbragError
+from rag.fitted import read_fitted
 
 FEATURES = ("dense", "bm25", "agree", "coverage", "evidence")
 MODEL_FILE = Path(__file__).resolve().parent / "answerable.json"
@@ -72,12 +72,7 @@ class AnswerabilityModel:
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> AnswerabilityModel:
         """Read strictly: a file of another format or with other features is an error, not a guess."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise HbragError(f"answerability model {path} is unreadable: run `hbrag eval decline --fit`") from exc
-        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
-            raise HbragError(f"answerability model {path} is of another version: run `hbrag eval decline --fit`")
+        data = read_fitted(path, FORMAT, FEATURES, "answerability model", "hbrag eval decline --fit")
         return cls(
             weights={k: float(v) for k, v in data["weights"].items()},
             intercept=float(data["intercept"]),

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ingest.errors import HbragError
 from rag.evidence import SAME_QUESTION
+from rag.fitted import read_fitted
 
 KINDS = ("qa", "prose", "table", "scenario", "code", "glossary")
 FEATURES = (
@@ -146,12 +146,7 @@ class RerankModel:
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> RerankModel:
         """Read strictly: a file of another format or with other features is an error, not a guess."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise HbragError(f"reranker {path} is unreadable: run `hbrag eval rerank --fit`") from exc
-        if data.get("format") != FORMAT or tuple(data.get("features", ())) != FEATURES:
-            raise HbragError(f"reranker {path} is of another version: run `hbrag eval rerank --fit`")
+        data = read_fitted(path, FORMAT, FEATURES, "reranker", "hbrag eval rerank --fit")
         return cls(
             weights={k: float(v) for k, v in data["weights"].items()},
             intercept=float(data["intercept"]),
