@@ -373,3 +373,22 @@ def test_a_retrieved_section_is_marked_quoted_only_when_a_passage_comes_from_it(
     # The same lines under another section (a different chunk that happens to overlap in numbers) are not it.
     other = Chunk("x", "text", ("Section 3",), "prose", PROSE.line_start, PROSE.line_end)
     assert not answer.quoted(Hit(3, other, 0.6))
+
+
+class _MustNotEmbed:
+    def embed_documents(self, texts):
+        raise AssertionError(f"embedded again: {texts}")
+
+
+def test_embedded_passages_are_kept_for_the_next_process(query_embedder, tmp_path):
+    from rag.evidence import CachedEmbeddings
+
+    path = tmp_path / "texts.npz"
+    texts = ["Dropout: Randomly zero neurons", "Bagging: Parallel"]
+    first = CachedEmbeddings(query_embedder, path=path)(texts)
+    again = CachedEmbeddings(_MustNotEmbed(), path=path)(list(reversed(texts)))
+    assert np.allclose(again, first[::-1])
+    assert not list(tmp_path.glob(".*.npz"))  # written through a temporary file, then replaced
+    path.write_bytes(b"not an npz")  # a damaged file is rebuilt, not an error
+    assert np.allclose(CachedEmbeddings(query_embedder, path=path)(texts), first, atol=1e-6)
+    assert len(CachedEmbeddings(_MustNotEmbed(), path=path)) == 2

@@ -132,3 +132,12 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env):
     assert sum(r["after"]["hit@1"] for r in learner) > sum(r["before"]["hit@1"] for r in learner)
     bank_full = next(r for r in rows if r["set"] == "bank" and r["setting"] == "full")
     assert bank_full["after"]["hit@1"] >= bank_full["before"]["hit@1"]
+
+
+def test_warming_embeds_every_chunk_once_so_searches_embed_no_passage(assistant):
+    retriever = assistant.retriever
+    retriever.warm()
+    cached = len(retriever.texts)
+    assert cached >= len(retriever.chunks)  # each chunk's title and passages
+    retriever.search("Why do my trees disagree so much from one sample to the next?", RetrievalOptions(k=3))
+    assert len(retriever.texts) == cached

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,6 +266,7 @@ def launch(runtime: Runtime, host: str | None = None, port: int | None = None, *
     if host not in ("127.0.0.1", "localhost", "::1") and auth is None:
         log.warning("serving on %s without authentication: set HBRAG_UI_USER and HBRAG_UI_PASSWORD", host)
     app = build_app(runtime)
+    threading.Thread(target=runtime.retriever.warm, name="hbrag-warm", daemon=True).start()
     app.queue(default_concurrency_limit=4, max_size=64)
     app.launch(
         server_name=host,
