@@ -3,7 +3,8 @@
 One dense-similarity threshold cannot tell a learner's everyday wording of a covered topic from a topic
 the handbook only names: both score 0.25-0.45. Several signals together can: the best dense similarity,
 the best BM25 score, whether dense and BM25 agree on the top section, how much of the question's rarest
-vocabulary occurs in the retrieved text, and how well the best evidence passage matches. The weights
+vocabulary occurs in the retrieved text, and the reranker's best score (rag/rerank.py: how likely a
+candidate teaches the answer; it replaced the best evidence score, tenth round). The weights
 and the threshold live in `answerable.json` beside this file, fitted by `hbrag eval decline --fit` on
 the labelled sets named in it (cross-validated figures in eval/README.md). Applying it needs no
 scikit-learn: it is a dot product.
@@ -19,9 +20,9 @@ from pathlib import Path
 
 from rag.fitted import read_fitted
 
-FEATURES = ("dense", "bm25", "agree", "coverage", "evidence")
+FEATURES = ("dense", "bm25", "agree", "coverage", "rerank")
 MODEL_FILE = Path(__file__).resolve().parent / "answerable.json"
-FORMAT = 2
+FORMAT = 3
 
 
 @dataclass(frozen=True)

@@ -222,9 +222,10 @@ class Retriever:
         r = self._rank(question, options)
         allowed = ~self.bank if options.exclude_bank else np.ones(len(self.chunks), dtype=bool)
         best = float(r.similarity[allowed].max()) if allowed.any() else 0.0
-        fused = r.fused
-        if options.rerank and self.reranker is not None and options.retriever == "hybrid":
-            fused = self._reranked(question, r, self.reranker)
+        fused, teaching = r.fused, 0.0
+        if self.reranker is not None and options.retriever == "hybrid" and len(r.fused) > 1:
+            reranked, teaching = self._reranked(question, r, self.reranker)
+            fused = reranked if options.rerank else fused
         if options.mmr:
             # Re-rank the fused candidates for diversity; keep a few spares for merging.
             pool = fused[: max(options.k * 4, 10)]
@@ -236,6 +237,7 @@ class Retriever:
             "bm25": float(r.bm25_scores[bm25[0]]) if bm25 else 0.0,
             "agree": float(bool(dense and bm25) and self.chunks[dense[0]].section == self.chunks[bm25[0]].section),
             "coverage": self.coverage(question, fused[:5]),
+            "rerank": teaching,
         }
         return Retrieval(hits=hits, best_score=best, signals=signals, build=self.build)
 
@@ -247,11 +249,12 @@ class Retriever:
             pool = r.fused[:POOL]
             return r.fused, pool, features(self._candidates(question, r, pool))
 
-    def _reranked(self, question: str, r: _Ranked, model: RerankModel) -> list[int]:
+    def _reranked(self, question: str, r: _Ranked, model: RerankModel) -> tuple[list[int], float]:
+        """The fused order with its pool reranked, and the best candidate's score: the log-odds that a chunk
+        which teaches the answer is among the candidates (an answerability signal)."""
         pool = r.fused[:POOL]
-        if len(pool) < 2:
-            return r.fused
-        return [pool[j] for j in model.order(features(self._candidates(question, r, pool)))] + r.fused[POOL:]
+        x = features(self._candidates(question, r, pool))
+        return [pool[j] for j in model.order(x)] + r.fused[POOL:], float(model.scores(x).max())
 
     def _candidates(self, question: str, r: _Ranked, pool: list[int]) -> Candidates:
         views = [self._view(i) for i in pool]

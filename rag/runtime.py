@@ -91,7 +91,9 @@ class Runtime:
         from rag.rerank import MODEL_FILE, RerankModel
 
         s = self.settings
-        reranker = RerankModel.load(s.rerank_model or MODEL_FILE) if s.rerank else None
+        path = s.rerank_model or MODEL_FILE
+        # Loaded even with --no-rerank when it exists: its score is one of the answerability signals.
+        reranker = RerankModel.load(path) if s.rerank or path.exists() else None
         return Retriever(self.store, self.query_embedder, reranker)
 
     def make_llm(self) -> Any:

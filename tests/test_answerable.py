@@ -16,8 +16,8 @@ from tests.conftest import HBRAG
 def test_the_shipped_model_reads_strictly_and_rises_with_evidence(tmp_path):
     model = AnswerabilityModel.load()
     assert set(model.weights) == set(FEATURES) and 0 < model.threshold < 1
-    weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "evidence": 0.1}
-    strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "evidence": 0.9}
+    weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "rerank": -6.0}
+    strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "rerank": 3.0}
     assert not model.answerable(weak) and model.answerable(strong)
     assert 0 < model.floor < model.threshold and not model.shows_closest(weak)
     other = tmp_path / "m.json"

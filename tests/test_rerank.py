@@ -141,3 +141,12 @@ def test_warming_embeds_every_chunk_once_so_searches_embed_no_passage(assistant)
     assert cached >= len(retriever.chunks)  # each chunk's title and passages
     retriever.search("Why do my trees disagree so much from one sample to the next?", RetrievalOptions(k=3))
     assert len(retriever.texts) == cached
+
+
+def test_the_reranker_s_best_score_is_an_answerability_signal_even_without_reordering(assistant):
+    """A chunk that teaches the answer among the candidates scores high; a question from outside the field
+    finds none. The score is there with --no-rerank too, so declining does not change with the order."""
+    search = assistant.retriever.search
+    covered = {r: search(CASES[2][0], RetrievalOptions(rerank=r)).signals["rerank"] for r in (True, False)}
+    outside = search("How long should I boil an egg for a runny yolk?", RetrievalOptions()).signals["rerank"]
+    assert covered[True] == covered[False] > outside
