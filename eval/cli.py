@@ -238,11 +238,15 @@ def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
     help="A set to report only, judged by the model fitted on all fitting sets (repeatable).",
 )
 @click.option("--index-dir", type=click.Path(path_type=Path))
+@click.option("--name", default="", help="A name for the run directory.")
+@click.option("--runs-dir", type=click.Path(path_type=Path), help="Where run directories go (eval/runs).")
 @click.option("--json", "as_json", is_flag=True)
-def rerank_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **flags: Any) -> None:
+def rerank_cmd(
+    do_fit: bool, check_files: tuple[Path, ...], name: str, runs_dir: Path | None, as_json: bool, **flags: Any
+) -> None:
     """Leave-one-set-out ranking: hit@1, hit@5, MRR@10 per set before and after the reranker."""
     from eval.dataset import load_questions_file, question_bank
-    from eval.report import table
+    from eval.report import RUNS_DIR, new_run_dir, rerank_report, rerank_table
     from eval.rerank import before_after, chunk_keys, collect, fit, fit_sets, fitted_on, leave_one_set_out
     from ingest.pipeline import read_handbook
     from rag.rerank import MODEL_FILE
@@ -261,17 +265,13 @@ def rerank_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **fla
         result += [row for name in checks for row in before_after(extra, keys, name, model)]
     if do_fit:
         _write_model(MODEL_FILE, model)
+    run_dir = new_run_dir(name or "rerank", runs_dir or RUNS_DIR)
+    report = rerank_report(run_dir, result, model.weights)
     if as_json:
         click.echo(json.dumps({"leave_one_set_out": result, "model": json.loads(model.to_json())}))
         return
-    metrics = ("hit@1", "hit@5", "mrr@10")
-    header = ["set", "setting", *(f"{m} before → after" for m in metrics), "questions"]
-    lines = [
-        [r["set"], r["setting"], *(f"{r['before'][m]:.3f} → {r['after'][m]:.3f}" for m in metrics)]
-        + [r["before"]["questions"]]
-        for r in result
-    ]
-    click.echo(table(header, lines))
+    click.echo(rerank_table(result))
+    click.echo(f"\nReport: {report}")
 
 
 @eval_group.command("calibrate")

@@ -158,6 +158,55 @@ def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -
     return _write_report(run_dir, parts)
 
 
+RERANK_METRICS = ("hit@1", "hit@5", "mrr@10")
+
+
+def rerank_table(result: list[dict]) -> str:
+    header = ["set", "setting", *(f"{m} before → after" for m in RERANK_METRICS), "questions"]
+    lines = [
+        [r["set"], r["setting"], *(f"{r['before'][m]:.3f} → {r['after'][m]:.3f}" for m in RERANK_METRICS)]
+        + [r["before"]["questions"]]
+        for r in result
+    ]
+    return table(header, lines)
+
+
+def rerank_report(run_dir: Path, result: list[dict], weights: dict[str, float]) -> Path:
+    """The leave-one-set-out table, a picture of the first place before and after, and the model's weights."""
+    write_rows(run_dir, result, {"weights": weights})
+    plot = _rerank_plot(run_dir, result)
+    ranked = sorted(weights.items(), key=lambda kv: -abs(kv[1]))
+    parts = [
+        "# Reranker: the teaching section first",
+        "",
+        "Each fitting set is judged by a model fitted on the others (leave one set out); a set marked"
+        " '(not fitted on)' by the model fitted on all of them.",
+        "",
+        rerank_table(result),
+        "",
+        f"![{plot.stem}]({plot.name})",
+        "",
+        "## Weights of the model fitted on all the fitting sets (standardised features)",
+        "",
+        table(["feature", "weight"], [[f, round(w, 3)] for f, w in ranked]),
+    ]
+    return _write_report(run_dir, parts)
+
+
+def _rerank_plot(run_dir: Path, result: list[dict]) -> Path:
+    plt = _plt()
+    labels = [f"{r['set']}\n{r['setting']}" for r in result]
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(result)), 4))
+    x = range(len(result))
+    ax.bar([i - 0.2 for i in x], [r["before"]["hit@1"] for r in result], 0.4, label="fused order")
+    ax.bar([i + 0.2 for i in x], [r["after"]["hit@1"] for r in result], 0.4, label="reranked")
+    ax.set_xticks(list(x), labels, fontsize=6, rotation=60)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("hit@1 (a teaching section first)")
+    ax.legend(fontsize=7)
+    return _save(fig, run_dir / "hit1_before_after.png")
+
+
 def _write_report(run_dir: Path, parts: list[str]) -> Path:
     path = run_dir / "report.md"
     path.write_text("\n".join(parts) + "\n", encoding="utf-8")

@@ -114,9 +114,10 @@ def test_no_rerank_flag_gives_the_fused_order(cli_env):
 
 
 @pytest.mark.slow
-def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env):
+def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
+    check = ["--questions", str(DATA_DIR / "learners_s10.jsonl")]
     out = subprocess.run(
-        [*HBRAG, "eval", "rerank", "--json", "--questions", str(DATA_DIR / "learners_s10.jsonl")],
+        [*HBRAG, "eval", "rerank", "--json", *check, "--runs-dir", str(tmp_path)],
         env=cli_env,
         capture_output=True,
         text=True,
@@ -132,6 +133,10 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env):
     assert sum(r["after"]["hit@1"] for r in learner) > sum(r["before"]["hit@1"] for r in learner)
     bank_full = next(r for r in rows if r["set"] == "bank" and r["setting"] == "full")
     assert bank_full["after"]["hit@1"] >= bank_full["before"]["hit@1"]
+    (run,) = tmp_path.iterdir()  # the report, its picture and the model's weights
+    assert (run / "hit1_before_after.png").stat().st_size > 0
+    report = (run / "report.md").read_text()
+    assert "learners_s10 (not fitted on)" in report and "passage_gap" in report
 
 
 def test_warming_embeds_every_chunk_once_so_searches_embed_no_passage(assistant):
