@@ -64,6 +64,15 @@ def test_no_summary_shows_the_handbook_s_words_without_the_model(cli_env, tmp_pa
     assert with_summary.returncode == 1 and "nowhere.gguf" in with_summary.stderr
 
 
+def test_a_decline_names_the_nearest_sections_once(cli_env):
+    out = hbrag(["ask", "How long should I boil an egg for a runny yolk?"], cli_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("I could not find this in the handbook. The nearest sections are listed below.")
+    listed = out.stdout.split("Nearest sections:")[1].splitlines()[1:]
+    first = listed[0].strip("- ").split("  (")[0]
+    assert first.startswith("Section") and out.stdout.count(first) == 1
+
+
 def test_a_doubtful_decline_prints_the_closest_passages(cli_env):
     out = hbrag(["ask", "Does ice cream sales rising with drownings mean one causes the other?"], cli_env)
     assert out.returncode == 0, out.stderr

@@ -174,7 +174,12 @@ def _answer_and_print(
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return answer
-    if answer.declined or answer.fallback:
+    if answer.declined and not answer.closest and answer.sources:
+        from rag.assistant import DECLINED
+
+        # The sections are listed under "Nearest sections" below: the sentence naming them would say it twice.
+        click.echo(f"{DECLINED} The nearest sections are listed below.", nl=False)
+    elif answer.declined or answer.fallback:
         click.echo(answer.text, nl=False)  # never streamed: shown once it is final
     if not answer.summary_off:
         click.echo()
