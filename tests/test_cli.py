@@ -107,6 +107,9 @@ def test_info_json(cli_env):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["built"] and data["chunks"] > 100 and data["llm"].endswith(".gguf")
+    assert data["reranker"].endswith("rerank.json") and data["answerability_model"].endswith("answerable.json")
+    off = json.loads(hbrag(["info", "--json"], cli_env | {"HBRAG_RERANK": "0"}).stdout)
+    assert off["reranker"] == "off"
 
 
 @pytest.mark.parametrize(

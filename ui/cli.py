@@ -288,7 +288,9 @@ def info(as_json: bool, **flags: Any) -> None:
     """Where the index is, what it holds, and which models are configured."""
     from ingest.embeddings import default_embedding_model_path
     from ingest.index import IndexStore
+    from rag.answerable import MODEL_FILE as ANSWERABLE_FILE
     from rag.llm import default_model_path
+    from rag.rerank import MODEL_FILE as RERANK_FILE
 
     settings = _settings(**flags)
     store = IndexStore.open(settings.index_dir, settings.chroma_url or None)
@@ -311,6 +313,8 @@ def info(as_json: bool, **flags: Any) -> None:
         "build": manifest.collection if manifest else None,
         "llm": settings.llm_url or model,
         "retriever": settings.retriever,
+        "reranker": str(settings.rerank_model or RERANK_FILE) if settings.rerank else "off",
+        "answerability_model": str(settings.answerability_model or ANSWERABLE_FILE),
         "k": settings.k,
     }
     if as_json:
