@@ -223,9 +223,11 @@ class Retriever:
         allowed = ~self.bank if options.exclude_bank else np.ones(len(self.chunks), dtype=bool)
         best = float(r.similarity[allowed].max()) if allowed.any() else 0.0
         fused, teaching = r.fused, 0.0
-        if self.reranker is not None and options.retriever == "hybrid" and len(r.fused) > 1:
+        if self.reranker is not None and len(r.fused) > 1:
+            # The score is a declining signal whatever the retriever; the order changes for hybrid only,
+            # the lists the reranker was fitted on.
             reranked, teaching = self._reranked(question, r, self.reranker)
-            fused = reranked if options.rerank else fused
+            fused = reranked if options.rerank and options.retriever == "hybrid" else fused
         if options.mmr:
             # Re-rank the fused candidates for diversity; keep a few spares for merging.
             pool = fused[: max(options.k * 4, 10)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -155,3 +156,11 @@ def test_the_reranker_s_best_score_is_an_answerability_signal_even_without_reord
     covered = {r: search(CASES[2][0], RetrievalOptions(rerank=r)).signals["rerank"] for r in (True, False)}
     outside = search("How long should I boil an egg for a runny yolk?", RetrievalOptions()).signals["rerank"]
     assert covered[True] == covered[False] > outside
+
+
+def test_another_retriever_keeps_its_order_but_still_gets_the_score(assistant):
+    options = RetrievalOptions(k=5, retriever="dense", merge_adjacent=False)
+    reranked = assistant.retriever.search(CASES[0][0], options)
+    plain = assistant.retriever.search(CASES[0][0], replace(options, rerank=False))
+    assert [h.chunk.id for h in reranked.hits] == [h.chunk.id for h in plain.hits]
+    assert reranked.signals["rerank"] == plain.signals["rerank"] != 0.0
