@@ -12,13 +12,12 @@ scikit-learn: it is a dot product.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.fitted import read_fitted
+from rag.fitted import logistic_fields, read_fitted, to_json
 
 FEATURES = ("dense", "bm25", "agree", "coverage", "rerank")
 MODEL_FILE = Path(__file__).resolve().parent / "answerable.json"
@@ -55,31 +54,10 @@ class AnswerabilityModel:
         return self.probability(signals) >= self.floor
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": FORMAT,
-                "features": list(FEATURES),
-                "weights": self.weights,
-                "intercept": self.intercept,
-                "mean": self.mean,
-                "scale": self.scale,
-                "threshold": self.threshold,
-                "floor": self.floor,
-                "fitted_on": self.fitted_on,
-            },
-            indent=1,
-        )
+        return to_json(self, FORMAT, FEATURES, threshold=self.threshold, floor=self.floor)
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> AnswerabilityModel:
         """Read strictly: a file of another format or with other features is an error, not a guess."""
         data = read_fitted(path, FORMAT, FEATURES, "answerability model", "hbrag eval decline --fit")
-        return cls(
-            weights={k: float(v) for k, v in data["weights"].items()},
-            intercept=float(data["intercept"]),
-            mean={k: float(v) for k, v in data["mean"].items()},
-            scale={k: float(v) for k, v in data["scale"].items()},
-            threshold=float(data["threshold"]),
-            floor=float(data["floor"]),
-            fitted_on=dict(data.get("fitted_on", {})),
-        )
+        return cls(**logistic_fields(data), threshold=float(data["threshold"]), floor=float(data["floor"]))

@@ -1,5 +1,6 @@
-"""Read a fitted model file (the answerability model, the reranker) strictly: a file of another format or
-with other features is an error naming the command that refits it, never a guess."""
+"""Fitted logistic models in files (the answerability model, the reranker): standardised features, weights
+and an intercept, and what they were fitted on. Read strictly: a file of another format or with other
+features is an error naming the command that refits it, never a guess."""
 
 from __future__ import annotations
 
@@ -19,3 +20,22 @@ def read_fitted(path: Path, fmt: int, features: Sequence[str], what: str, comman
     if data.get("format") != fmt or tuple(data.get("features", ())) != tuple(features):
         raise HbragError(f"{what} {path} is of another version: run `{command}`")
     return data
+
+
+def logistic_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields every fitted logistic model has, as read from its file."""
+    return {
+        "weights": {k: float(v) for k, v in data["weights"].items()},
+        "intercept": float(data["intercept"]),
+        "mean": {k: float(v) for k, v in data["mean"].items()},
+        "scale": {k: float(v) for k, v in data["scale"].items()},
+        "fitted_on": dict(data.get("fitted_on", {})),
+    }
+
+
+def to_json(model: Any, fmt: int, features: Sequence[str], **extra: Any) -> str:
+    """The file's text: format and features first, then the model's own fields and any extra ones."""
+    fields = {k: getattr(model, k) for k in ("weights", "intercept", "mean", "scale")}
+    return json.dumps(
+        {"format": fmt, "features": list(features), **extra, **fields, "fitted_on": model.fitted_on}, indent=1
+    )

@@ -11,7 +11,6 @@ sets named in it (leave-one-set-out figures in eval/README.md). Applying it need
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.evidence import SAME_QUESTION
-from rag.fitted import read_fitted
+from rag.fitted import logistic_fields, read_fitted, to_json
 
 KINDS = ("qa", "prose", "table", "scenario", "code", "glossary")
 FEATURES = (
@@ -129,28 +128,10 @@ class RerankModel:
         return order(self.scores(x).tolist(), pinned(x))
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "format": FORMAT,
-                "features": list(FEATURES),
-                "pool": POOL,
-                "weights": self.weights,
-                "intercept": self.intercept,
-                "mean": self.mean,
-                "scale": self.scale,
-                "fitted_on": self.fitted_on,
-            },
-            indent=1,
-        )
+        return to_json(self, FORMAT, FEATURES, pool=POOL)
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> RerankModel:
         """Read strictly: a file of another format or with other features is an error, not a guess."""
         data = read_fitted(path, FORMAT, FEATURES, "reranker", "hbrag eval rerank --fit")
-        return cls(
-            weights={k: float(v) for k, v in data["weights"].items()},
-            intercept=float(data["intercept"]),
-            mean={k: float(v) for k, v in data["mean"].items()},
-            scale={k: float(v) for k, v in data["scale"].items()},
-            fitted_on=dict(data.get("fitted_on", {})),
-        )
+        return cls(**logistic_fields(data))
