@@ -12,6 +12,7 @@ Pure functions of plain data; the embedding function is passed in.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import re
@@ -392,7 +393,8 @@ class CachedEmbeddings:
     """Unit vectors of short texts, each embedded once: a chunk's passages recur across questions, so after a
     few questions evidence selection and reranking embed almost nothing. With a `path` (beside the embedding
     model's export, so the vectors belong to that model) they are kept for the next process too: a one-shot
-    `hbrag ask` then reranks without embedding the candidates' passages (about 0.4 s)."""
+    `hbrag ask` then reranks without embedding the candidates' passages (about 0.4 s). New vectors are
+    written once, by `flush` (the web chat's warm-up) or when the process exits, never per question."""
 
     def __init__(self, embedder: Any, max_items: int = 50_000, path: Path | None = None) -> None:
         self.embedder = embedder
@@ -400,8 +402,10 @@ class CachedEmbeddings:
         self.path = path
         self._cache: dict[str, np.ndarray] = {}  # by the text's digest
         self._lock = threading.Lock()
+        self._unsaved = False
         if path is not None:
             self._read(path)
+            atexit.register(self.flush)
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         keys = [_digest(t) for t in texts]
@@ -412,7 +416,7 @@ class CachedEmbeddings:
                 if len(self._cache) + len(missing) > self.max_items:
                     self._cache.clear()
                 self._cache.update(zip(missing, vectors, strict=True))
-                self._write()
+                self._unsaved = True
         return np.asarray([self._cache[k] for k in keys], dtype=np.float32).reshape(len(texts), -1)
 
     def __len__(self) -> int:
@@ -425,16 +429,19 @@ class CachedEmbeddings:
         except (OSError, ValueError, KeyError):
             pass  # none yet, or unreadable: it is rebuilt as texts are embedded
 
-    def _write(self) -> None:
-        """Replace the file atomically (a reader never sees half of it); a read-only place just means no reuse."""
-        if self.path is None or not self._cache:
-            return
-        tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
-        try:
-            np.savez(tmp, keys=np.array(list(self._cache)), vectors=np.stack(list(self._cache.values())))
-            os.replace(tmp, self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+    def flush(self) -> None:
+        """Write new vectors, replacing the file atomically (a reader never sees half of it); a read-only
+        place just means no reuse."""
+        with self._lock:
+            if self.path is None or not self._unsaved:
+                return
+            tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.npz")
+            try:
+                np.savez(tmp, keys=np.array(list(self._cache)), vectors=np.stack(list(self._cache.values())))
+                os.replace(tmp, self.path)
+                self._unsaved = False
+            except OSError:
+                tmp.unlink(missing_ok=True)
 
 
 def _digest(text: str) -> str:
