@@ -157,7 +157,14 @@ class Retriever:
             return True
 
     def embed(self, question: str) -> np.ndarray:
-        return np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        """The question's vector, embedded once for the search, its evidence and its suggestions."""
+        return self._embed(question)
+
+    @lru_cache(maxsize=64)  # noqa: B019 - one retriever per process; a few recent questions
+    def _embed(self, question: str) -> np.ndarray:
+        vector = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        vector.setflags(write=False)
+        return vector
 
     def dense_ranking(self, query: np.ndarray, depth: int, exclude_bank: bool) -> list[int]:
         """Nearest chunks by cosine, from the Chroma collection (embedded or server)."""
