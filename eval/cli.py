@@ -189,11 +189,18 @@ def _write_model(path: Path, model: Any) -> None:
 
 @eval_group.command("decline")
 @click.option("--fit", "do_fit", is_flag=True, help="Refit rag/answerable.json on all labelled data.")
+@click.option(
+    "--questions",
+    "check_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A set to report only, judged by the model fitted on all labelled data (repeatable).",
+)
 @click.option("--index-dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
-def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
+def decline_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **flags: Any) -> None:
     """Cross-validated declining: share declined per labelled group (answerable and unanswerable)."""
-    from eval.dataset import load_gold, question_bank
+    from eval.dataset import Dataset, load_gold, load_questions_file, question_bank
     from eval.decline import collect, cross_validate, datasets, fit, fitted_on, judge, rates
     from eval.report import table
     from ingest.pipeline import read_handbook
@@ -207,8 +214,17 @@ def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
     cv = cross_validate(rows)
     # The bank as users ask it (its own chunks in the index): a repeated bank question is answered whole.
     full = collect(assistant, {"bank-full": (bank, False)}, progress=not as_json)
+    # Sets never fitted on, each split by label: `<file>` (answerable) and `<file>-in` / `<file>-out`.
+    checks = {}
+    for path in check_files:
+        data = load_questions_file(path)
+        for kind in ("", "in", "out"):
+            picked = [q for q in data.questions if (q.field or "") == kind and q.answerable == (kind == "")]
+            if picked:
+                checks[f"{path.stem}-{kind}" if kind else path.stem] = (Dataset(picked, path.stem), False)
+    unseen = collect(assistant, checks, progress=not as_json) if checks else []
     model = fit(rows, fitted_on())
-    full = [judge(model, r) for r in full]
+    full = [judge(model, r) for r in full + unseen]
     result = rates(cv) | rates(full)
     if do_fit:
         _write_model(MODEL_FILE, model)
@@ -223,6 +239,12 @@ def decline_cmd(do_fit: bool, as_json: bool, **flags: Any) -> None:
     click.echo(table(header, lines))
     wrong = [r for r in cv if r["declined"] == bool(r["label"])]
     click.echo(f"\nMisjudged in cross-validation ({len(wrong)}):")
+    for r in sorted(wrong, key=lambda r: r["group"]):
+        shown = " (closest passages shown)" if r.get("closest") else ""
+        click.echo(f"  {r['group']:<16} p={r['p']:.2f}  {r['question']}{shown}")
+    wrong = [r for r in full if r["declined"] == bool(r["label"]) and r["group"] != "bank-full"]
+    if check_files:
+        click.echo(f"\nMisjudged on the sets never fitted on ({len(wrong)}):")
     for r in sorted(wrong, key=lambda r: r["group"]):
         shown = " (closest passages shown)" if r.get("closest") else ""
         click.echo(f"  {r['group']:<16} p={r['p']:.2f}  {r['question']}{shown}")

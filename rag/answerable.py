@@ -3,8 +3,10 @@
 One dense-similarity threshold cannot tell a learner's everyday wording of a covered topic from a topic
 the handbook only names: both score 0.25-0.45. Several signals together can: the best dense similarity,
 the best BM25 score, whether dense and BM25 agree on the top section, how much of the question's rarest
-vocabulary occurs in the retrieved text, and the reranker's best score (rag/rerank.py: how likely a
-candidate teaches the answer; it replaced the best evidence score, tenth round). The weights
+vocabulary occurs in the retrieved text, the reranker's best score (rag/rerank.py: how likely a
+candidate teaches the answer; it replaced the best evidence score, tenth round), and how rare in English
+the question's rarest word the handbook never uses is (rag/unknown.py: "Wilcoxon", not "spreadsheet";
+eleventh round). The weights
 and the threshold live in `answerable.json` beside this file, fitted by `hbrag eval decline --fit` on
 the labelled sets named in it (cross-validated figures in eval/README.md). Applying it needs no
 scikit-learn: it is a dot product.
@@ -19,9 +21,9 @@ from pathlib import Path
 
 from rag.fitted import logistic_fields, read_fitted, to_json
 
-FEATURES = ("dense", "bm25", "agree", "coverage", "rerank")
+FEATURES = ("dense", "bm25", "agree", "coverage", "rerank", "unknown")
 MODEL_FILE = Path(__file__).resolve().parent / "answerable.json"
-FORMAT = 3
+FORMAT = 4
 
 
 @dataclass(frozen=True)

@@ -54,11 +54,24 @@ CLOSEST = (
     "I could not find a clear answer in the handbook. "
     "The closest passages are below: check whether they answer your question."
 )
+# A declined question's word the handbook never uses is named when it is this rare in English (Zipf <= 3):
+# "Wilcoxon", "heteroscedasticity", not "quicker" (rag/unknown.py).
+NAMED_UNKNOWN = 2.0
 
 
-def decline_message(hits: list[Hit]) -> str:
+def never_uses(sentence: str, word: str) -> str:
+    """The decline's first sentence, saying which of the learner's words the handbook lacks, if one is given."""
+    return f'{sentence[:-1]}, which never uses the word "{word}".' if word else sentence
+
+
+def decline_message(hits: list[Hit], unknown: str = "") -> str:
     nearest = "; ".join(dict.fromkeys(h.chunk.section for h in hits)) or "none"
-    return f"{DECLINED} The nearest sections I found: {nearest}."
+    return f"{never_uses(DECLINED, unknown)} The nearest sections I found: {nearest}."
+
+
+def closest_message(unknown: str = "") -> str:
+    head, tail = CLOSEST.split(". ", 1)
+    return f"{never_uses(head + '.', unknown)} {tail}"
 
 
 def _asked(chunk: Chunk) -> str:
@@ -103,6 +116,7 @@ class Answer:
     index_build: str = ""  # the index build (collection) that answered
     raw: str = ""  # everything the model wrote, for the eval
     summary_off: bool = False  # the learner asked for the handbook's words alone: the model was not called
+    unknown: str = ""  # after a decline: the learner's rare word the handbook never uses, if any
 
     def cited_sources(self) -> list[int]:
         return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]
@@ -164,6 +178,8 @@ class Answer:
         }
         if self.rewritten:
             out["rewritten"] = self.rewritten
+        if self.unknown:
+            out["unknown_word"] = self.unknown
         return out
 
 
@@ -244,7 +260,8 @@ class Assistant:
         )
         if not answerable:
             closest = evidence if self.answerability.shows_closest(signals) else []
-            text = CLOSEST if closest else decline_message(found.hits)
+            unknown = found.unknown if signals.get("unknown", 0.0) >= NAMED_UNKNOWN else ""
+            text = closest_message(unknown) if closest else decline_message(found.hits, unknown)
             yield replace(
                 answer,
                 text=text,
@@ -255,6 +272,7 @@ class Assistant:
                 done=True,
                 suggestions=self.suggestions(query),
                 timings=_without_model(started, retrieve_ms),
+                unknown=unknown,
             )
             return
         answer = replace(answer, evidence=evidence)

@@ -18,6 +18,7 @@ from ingest.index import IndexStore
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.rerank import DEPTH, POOL, Candidates, RerankModel, features
+from rag.unknown import unknown_word, vocabulary
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
 # Words that shape a question but name no topic: as BM25 terms they only add noise.
@@ -93,6 +94,7 @@ class Retrieval:
     best_score: float  # the best dense similarity over the whole index: the evidence strength
     signals: dict[str, float] = field(default_factory=dict)  # what answerability is judged on (rag/answerable.py)
     build: str = ""  # the index build (collection) that answered
+    unknown: str = ""  # the question's rarest word the handbook never uses (rag/unknown.py), or ""
 
 
 @dataclass
@@ -142,6 +144,7 @@ class Retriever:
         self._bm25 = _build_bm25([f"{c.section}\n{c.embed_text}" for c in self.chunks])
         self._terms = [content_terms(c.embed_text) for c in self.chunks]
         self._df = Counter(t for terms in self._terms for t in terms)
+        self._vocabulary = vocabulary(f"{c.section}\n{c.text}" for c in self.chunks)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def refresh(self) -> bool:
@@ -241,14 +244,16 @@ class Retriever:
             fused = [pool[j] for j in mmr(r.query, self.vectors[pool], len(pool), options.mmr_lambda)]
         hits = self._to_hits(fused, r.similarity, options)
         dense, bm25 = r.dense, r.bm25
+        word, strength = unknown_word(question, self._vocabulary)
         signals = {
             "dense": best,
             "bm25": float(r.bm25_scores[bm25[0]]) if bm25 else 0.0,
             "agree": float(bool(dense and bm25) and self.chunks[dense[0]].section == self.chunks[bm25[0]].section),
             "coverage": self.coverage(question, fused[:5]),
             "rerank": teaching,
+            "unknown": strength,
         }
-        return Retrieval(hits=hits, best_score=best, signals=signals, build=self.build)
+        return Retrieval(hits=hits, best_score=best, signals=signals, build=self.build, unknown=word)
 
     def pool_features(self, question: str, options: RetrievalOptions) -> tuple[list[int], np.ndarray, list[int]]:
         """The fused order (no reranking), the pool the reranker reorders, and its feature rows: what
@@ -289,6 +294,7 @@ class Retriever:
             chunks = list(self.chunks)
         self.texts([t for c in chunks for t in _view_texts(c)])
         self.texts.flush()
+        unknown_word("warm", frozenset())  # loads the word frequencies (0.4 s) before the first question
         for i in range(len(chunks)):
             with self._lock:
                 if i < len(self.chunks):

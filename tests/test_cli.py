@@ -67,10 +67,17 @@ def test_no_summary_shows_the_handbook_s_words_without_the_model(cli_env, tmp_pa
 def test_a_decline_names_the_nearest_sections_once(cli_env):
     out = hbrag(["ask", "How long should I boil an egg for a runny yolk?"], cli_env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("I could not find this in the handbook. The nearest sections are listed below.")
+    opening = out.stdout.splitlines()[0]
+    assert opening.startswith("I could not find this in the handbook") and opening.endswith("listed below.")
     listed = out.stdout.split("Nearest sections:")[1].splitlines()[1:]
     first = listed[0].strip("- ").split("  (")[0]
     assert first.startswith("Section") and out.stdout.count(first) == 1
+
+
+def test_a_decline_names_the_word_the_handbook_never_uses(cli_env):
+    out = hbrag(["ask", "What does the Wilcoxon signed-rank test compare?"], cli_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith('I could not find this in the handbook, which never uses the word "Wilcoxon".')
 
 
 def test_a_doubtful_decline_prints_the_closest_passages(cli_env):

@@ -107,6 +107,20 @@ def test_missing_model_package_names_the_package(monkeypatch, module, function, 
         getattr(mod, function)()
 
 
+def test_a_decline_names_the_rare_word_the_handbook_never_uses(runtime):
+    """An interview topic the handbook lacks, named by a rare word: declined, and the learner is told which
+    word the handbook never uses, so they know to look elsewhere rather than rephrase."""
+    from rag.assistant import Assistant
+
+    assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
+    answer = assistant.ask("How do I detect heteroscedasticity in regression residuals?")
+    assert answer.declined and answer.unknown == "heteroscedasticity" and assistant.generations == 0
+    assert 'never uses the word "heteroscedasticity"' in answer.text
+    assert answer.to_dict()["unknown_word"] == "heteroscedasticity"
+    everyday = assistant.ask("Does ice cream sales rising with drownings mean one causes the other?")
+    assert everyday.unknown == "" and "never uses" not in everyday.text  # a common word is not named
+
+
 def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime):
     """Everyday wording of a covered topic that scores under the threshold but above out-of-field questions:
     declined, the model never called, and the handbook's closest words shown instead of nothing."""

@@ -175,10 +175,10 @@ def _answer_and_print(
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return answer
     if answer.declined and not answer.closest and answer.sources:
-        from rag.assistant import DECLINED
+        from rag.assistant import DECLINED, never_uses
 
         # The sections are listed under "Nearest sections" below: the sentence naming them would say it twice.
-        click.echo(f"{DECLINED} The nearest sections are listed below.", nl=False)
+        click.echo(f"{never_uses(DECLINED, answer.unknown)} The nearest sections are listed below.", nl=False)
     elif answer.declined or answer.fallback:
         click.echo(answer.text, nl=False)  # never streamed: shown once it is final
     if not answer.summary_off:

@@ -1,0 +1,65 @@
+"""The word in a question the handbook never uses and everyday English rarely does: a topic it does not teach.
+
+A learner's everyday wording brings words the handbook lacks too ("spreadsheet", "squash", "memorising"),
+so absence alone says little. How common the word is in English says the rest: an interview topic the
+handbook lacks is named by a rare term or a name ("heteroscedasticity", "Wilcoxon", "Box-Cox"), an
+everyday rewording by common words. A capitalised word inside the sentence is a name (a method, a test, a
+person), and a name's frequency in English says nothing about whether it is everyday, so it counts as
+rarest. The strength is 5 minus the word's Zipf frequency (wordfreq: 7 for "the", about 3 for "gini"),
+clipped to 0-5; 0 when every word is the handbook's own or common.
+
+    >>> vocab = vocabulary(["Gradient descent minimizes the loss."])
+    >>> unknown_word("How do I minimise the loss?", vocab)
+    ('', 0.0)
+    >>> unknown_word("What is the Wilcoxon test?", vocab)
+    ('Wilcoxon', 5.0)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from rag.guard import stemmer
+
+RAREST = 5.0  # the strength of a name or a word wordfreq has never seen (Zipf 0)
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\-]*")
+# British spellings the handbook writes the American way: minimise/minimize, colour/color, analyse/analyze.
+_BRITISH = ((r"is(e|es|ed|ing|ation|ations)$", r"iz\1"), (r"our(s?)$", r"or\1"), (r"ys(e|es|ed|ing)$", r"yz\1"))
+
+
+def vocabulary(texts: Iterable[str]) -> frozenset[str]:
+    """The stems of every word in `texts` (the indexed chunks)."""
+    snowball = stemmer()
+    return frozenset(snowball.stemWord(w) for text in texts for w in _WORD.findall(text.lower()))
+
+
+def _known(word: str, vocab: frozenset[str]) -> bool:
+    snowball = stemmer()
+    variants = {word, *(re.sub(a, b, word) for a, b in _BRITISH)}
+    return any(snowball.stemWord(v) in vocab for v in variants)
+
+
+def _zipf(word: str) -> float:
+    """The word's Zipf frequency in English, its singular's if more common ("drownings" as "drowning")."""
+    from wordfreq import zipf_frequency
+
+    forms = {word, re.sub(r"s$", "", word), re.sub(r"ings$", "ing", word)}
+    return max(zipf_frequency(f, "en") for f in forms)
+
+
+def unknown_word(question: str, vocab: frozenset[str]) -> tuple[str, float]:
+    """The question's word absent from `vocab` with the highest strength (5 - Zipf, names 5), as written,
+    or ("", 0.0)."""
+    best = ("", 0.0)
+    for match in _WORD.finditer(question):
+        raw = re.sub(r"'s$", "", match.group()).strip("'-")
+        word = raw.lower()
+        parts = [p for p in re.split(r"[-']", word) if len(p) > 1]
+        unknown = [p for p in parts if not _known(p, vocab)]
+        if len(word) < 3 or not unknown:
+            continue
+        strength = RAREST - min(_zipf(p) for p in unknown)
+        if strength > best[1]:
+            best = (raw, min(strength, RAREST))
+    return best

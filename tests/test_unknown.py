@@ -1,0 +1,42 @@
+"""The unknown-word signal: the question's word the handbook never uses, weighed by how rare it is in English."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.unknown import RAREST, unknown_word, vocabulary
+
+VOCAB = vocabulary(
+    ["## Regularization\nL1 regularization minimizes weights; the colors of a scatter plot analyze data."]
+)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How does regularisation work?",  # British spelling of the handbook's word
+        "Why minimise the weights?",
+        "What do the colours in a plot mean?",
+        "How do I analyse my data?",
+        "What is L1?",
+        "Is it a plot?",  # short and common words never count
+    ],
+)
+def test_the_handbook_s_own_words_in_any_spelling_are_known(question):
+    assert unknown_word(question, VOCAB) == ("", 0.0)
+
+
+def test_the_rarest_absent_word_is_named_as_written():
+    word, strength = unknown_word("How do I detect heteroscedasticity in my spreadsheet?", VOCAB)
+    assert word == "heteroscedasticity" and 3.0 < strength <= RAREST
+    everyday, weaker = unknown_word("What goes in my spreadsheet?", VOCAB)
+    assert everyday == "spreadsheet" and 0.0 < weaker < strength  # an everyday word the handbook lacks counts less
+
+
+def test_a_plural_counts_as_its_singular_and_a_hyphenated_name_by_its_unknown_part():
+    assert unknown_word("Why do drownings rise?", VOCAB)[1] == pytest.approx(
+        unknown_word("Why does drowning?", VOCAB)[1]
+    )
+    word, strength = unknown_word("Is a Kaplan-Meier plot an L1-regularization?", VOCAB)
+    assert word == "Kaplan-Meier" and strength > 1.0
+    assert unknown_word("What is L1-regularization?", VOCAB) == ("", 0.0)
