@@ -18,6 +18,7 @@ from ingest.index import IndexStore
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.rerank import DEPTH, POOL, Candidates, RerankModel, features
+from rag.unknown import preload as preload_words
 from rag.unknown import unknown_word, vocabulary
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
@@ -294,7 +295,7 @@ class Retriever:
             chunks = list(self.chunks)
         self.texts([t for c in chunks for t in _view_texts(c)])
         self.texts.flush()
-        unknown_word("warm", frozenset())  # loads the word frequencies (0.4 s) before the first question
+        preload_words()
         for i in range(len(chunks)):
             with self._lock:
                 if i < len(self.chunks):

@@ -40,6 +40,12 @@ def _known(word: str, vocab: frozenset[str]) -> bool:
     return any(snowball.stemWord(v) in vocab for v in variants)
 
 
+def preload() -> None:
+    """Load the word frequencies (about 0.35 s: the package and its English table), e.g. in a thread while
+    the index loads, so the first question does not wait for them."""
+    _zipf("the")
+
+
 def _zipf(word: str) -> float:
     """The word's Zipf frequency in English, its singular's if more common ("drownings" as "drowning")."""
     from wordfreq import zipf_frequency
