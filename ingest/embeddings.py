@@ -196,4 +196,30 @@ def query_embedder(
             export_onnx(model_path, target)
         except OSError as exc:
             raise HbragError(f"cannot write the ONNX export to {target} ({exc.strerror}): set HBRAG_ONNX_DIR") from exc
+        prune_exports(target)
     return OnnxEmbedder(target, threads)
+
+
+def prune_exports(current: Path) -> list[Path]:
+    """Delete the exports `current` supersedes: those of the same model path (a reinstalled virtualenv gives
+    its files new times, so a new key) and those whose model is gone (a deleted clone). Each is about 90 MB,
+    and without this every reinstall left one behind. Returns what was deleted; a cache it cannot read or
+    delete is left as it is."""
+    import json
+    import shutil
+
+    def source(export: Path) -> str:
+        try:
+            return str(json.loads((export / "hbrag-onnx.json").read_text())["model"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return ""  # not an export this code wrote: leave it alone
+
+    mine = source(current)
+    stale = [
+        d
+        for d in current.parent.iterdir()
+        if d != current and d.is_dir() and (m := source(d)) and (m == mine or not Path(m).exists())
+    ]
+    for d in stale:
+        shutil.rmtree(d, ignore_errors=True)
+    return [d for d in stale if not d.exists()]

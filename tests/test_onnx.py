@@ -77,7 +77,25 @@ def test_no_torch_on_the_query_path(cli_env, query_embedder, args):
 
 @pytest.mark.slow
 def test_a_missing_export_is_made_once_and_said(cli_env, tmp_path):
-    cli_env["HBRAG_ONNX_DIR"] = str(tmp_path / "onnx")
+    """Made once, said once, and the exports it supersedes are deleted (about 90 MB each): one of the same
+    model from before a reinstall, one of a model that is gone; another live model's and a foreign folder stay."""
+    import json
+
+    from ingest.embeddings import default_embedding_model_path
+
+    cache = tmp_path / "onnx"
+    cli_env["HBRAG_ONNX_DIR"] = str(cache)
+    other_model = tmp_path / "other-model"
+    other_model.mkdir()
+    planted = {
+        "superseded": default_embedding_model_path().resolve(),
+        "gone": tmp_path / "deleted-clone" / "model",
+        "other": other_model,
+    }
+    for name, model in planted.items():
+        (cache / name).mkdir(parents=True)
+        (cache / name / "hbrag-onnx.json").write_text(json.dumps({"format": 1, "model": str(model)}))
+    (cache / "foreign").mkdir()
 
     def retrieve() -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -91,5 +109,7 @@ def test_a_missing_export_is_made_once_and_said(cli_env, tmp_path):
     first = retrieve()
     assert first.returncode == 0, first.stderr
     assert "Exporting the embedding model to ONNX once" in first.stderr and "Dimensionality" in first.stdout
+    left = {d.name for d in cache.iterdir() if not d.name.startswith(".")}
+    assert {"other", "foreign"} < left and not {"superseded", "gone"} & left and len(left) == 3
     again = retrieve()
     assert again.returncode == 0 and "Exporting" not in again.stderr and again.stdout == first.stdout
