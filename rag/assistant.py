@@ -54,6 +54,10 @@ CLOSEST = (
     "I could not find a clear answer in the handbook. "
     "The closest passages are below: check whether they answer your question."
 )
+# An answered question the answerability model gives even odds or worse: its passages are the closest found,
+# labelled so, because a topic the handbook lacks lands here about as often as a learner's wording of one
+# it teaches (eval/README.md, eleventh round).
+DOUBTFUL = 0.5
 # A declined question's word the handbook never uses is named when it is this rare in English (Zipf <= 3):
 # "Wilcoxon", "heteroscedasticity", not "quicker" (rag/unknown.py).
 NAMED_UNKNOWN = 2.0
@@ -117,6 +121,7 @@ class Answer:
     raw: str = ""  # everything the model wrote, for the eval
     summary_off: bool = False  # the learner asked for the handbook's words alone: the model was not called
     unknown: str = ""  # after a decline: the learner's rare word the handbook never uses, if any
+    doubtful: bool = False  # answered, but at even odds or worse that the handbook answers it (DOUBTFUL)
 
     def cited_sources(self) -> list[int]:
         return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]
@@ -133,7 +138,9 @@ class Answer:
 
     @property
     def evidence_title(self) -> str:
-        return "Closest in the handbook" if self.closest else "From the handbook"
+        if self.closest:
+            return "Closest in the handbook"
+        return "Closest in the handbook (they may not answer this question)" if self.doubtful else "From the handbook"
 
     def evidence_markdown(self) -> str:
         """ "From the handbook": each passage verbatim, with its section and line range."""
@@ -180,6 +187,8 @@ class Answer:
             out["rewritten"] = self.rewritten
         if self.unknown:
             out["unknown_word"] = self.unknown
+        if self.doubtful:
+            out["doubtful"] = True
         return out
 
 
@@ -275,7 +284,7 @@ class Assistant:
                 unknown=unknown,
             )
             return
-        answer = replace(answer, evidence=evidence)
+        answer = replace(answer, evidence=evidence, doubtful=signals["probability"] < DOUBTFUL)
         yield answer
         if not (self.settings.summary if summary is None else summary):
             yield replace(answer, done=True, summary_off=True, timings=_without_model(started, retrieve_ms))
