@@ -40,3 +40,11 @@ def test_a_plural_counts_as_its_singular_and_a_hyphenated_name_by_its_unknown_pa
     word, strength = unknown_word("Is a Kaplan-Meier plot an L1-regularization?", VOCAB)
     assert word == "Kaplan-Meier" and strength > 1.0
     assert unknown_word("What is L1-regularization?", VOCAB) == ("", 0.0)
+
+
+def test_the_module_s_examples():
+    import doctest
+
+    import rag.unknown
+
+    assert doctest.testmod(rag.unknown).failed == 0
