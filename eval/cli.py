@@ -237,15 +237,15 @@ def decline_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **fl
     ]
     header = ["group", "declined", "declined, closest passages shown", "declined, nothing shown", "questions"]
     click.echo(table(header, lines))
-    wrong = [r for r in cv if r["declined"] == bool(r["label"])]
-    click.echo(f"\nMisjudged in cross-validation ({len(wrong)}):")
-    for r in sorted(wrong, key=lambda r: r["group"]):
-        shown = " (closest passages shown)" if r.get("closest") else ""
-        click.echo(f"  {r['group']:<16} p={r['p']:.2f}  {r['question']}{shown}")
-    wrong = [r for r in full if r["declined"] == bool(r["label"]) and r["group"] != "bank-full"]
+    _print_misjudged("in cross-validation", cv)
     if check_files:
-        click.echo(f"\nMisjudged on the sets never fitted on ({len(wrong)}):")
-    for r in sorted(wrong, key=lambda r: r["group"]):
+        _print_misjudged("on the sets never fitted on", [r for r in full if r["group"] != "bank-full"])
+
+
+def _print_misjudged(where: str, judged: list[dict]) -> None:
+    wrong = sorted((r for r in judged if r["declined"] == bool(r["label"])), key=lambda r: r["group"])
+    click.echo(f"\nMisjudged {where} ({len(wrong)}):")
+    for r in wrong:
         shown = " (closest passages shown)" if r.get("closest") else ""
         click.echo(f"  {r['group']:<16} p={r['p']:.2f}  {r['question']}{shown}")
 
