@@ -19,7 +19,7 @@ its check part is never used to choose anything. The local model never decides a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -144,12 +144,23 @@ class Grader:
     def _embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
 
+    def prepare(self, references: Iterable[str]) -> None:
+        """Embed the references' points and facets in one batch, when the cards are dealt: the learner reads
+        and types meanwhile, and grading then embeds only the answer (p95 98 -> 23 ms, eval/README.md)."""
+        todo = [r for r in dict.fromkeys(references) if r not in self._references]
+        parsed = [(r, key_points(r)) for r in todo]
+        texts = [t for _, points in parsed for t in [p.text for p in points] + [f for p in points for f in p.facets]]
+        vectors = self._embed(texts) if texts else np.zeros((0, 0), dtype=np.float32)
+        at = 0
+        for reference, points in parsed:
+            facets = [f for p in points for f in p.facets]
+            n, m = len(points), len(facets)
+            self._references[reference] = (points, vectors[at : at + n], facets, vectors[at + n : at + n + m])
+            at += n + m
+
     def _reference(self, reference: str) -> tuple[list[KeyPoint], np.ndarray, list[str], np.ndarray]:
         if reference not in self._references:
-            points = key_points(reference)
-            facets = [f for p in points for f in p.facets]
-            vectors = self._embed([p.text for p in points] + facets)
-            self._references[reference] = (points, vectors[: len(points)], facets, vectors[len(points) :])
+            self.prepare([reference])
         return self._references[reference]
 
     def grade(self, answer: str, reference: str, params: dict[str, float] | None = None) -> Grade:

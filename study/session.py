@@ -126,8 +126,9 @@ class StudySession:
             (c for c in cards if c.id in progress and progress[c.id].due <= now), key=lambda c: progress[c.id].due
         )
         new = [c for c in cards if c.id not in progress]
-        chosen = {"mixed": due + new, "new": new, "due": due}[mode]
-        return chosen[:count]
+        chosen = {"mixed": due + new, "new": new, "due": due}[mode][:count]
+        self.grader.prepare(c.back for c in chosen)  # now, while the learner reads the first question
+        return chosen
 
     def check(self, card: Card, text: str) -> Feedback:
         """Grade one answer without recording it."""

@@ -113,3 +113,19 @@ def test_a_missing_export_is_made_once_and_said(cli_env, tmp_path):
     assert {"other", "foreign"} < left and not {"superseded", "gone"} & left and len(left) == 3
     again = retrieve()
     assert again.returncode == 0 and "Exporting" not in again.stderr and again.stdout == first.stdout
+
+
+@pytest.mark.parametrize("size", [1, 3, 32])
+def test_length_batches_cover_every_text_once_shortest_first(size):
+    import doctest
+
+    import ingest.embeddings
+    from ingest.embeddings import length_batches
+
+    lengths = [40, 5, 6, 42, 7, 120, 9, 11, 3]
+    batches = length_batches(lengths, size)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    assert all(len(b) <= size for b in batches)
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(lengths)  # shortest first, so a batch pads only to similar lengths
+    assert doctest.testmod(ingest.embeddings).failed == 0

@@ -46,6 +46,21 @@ def test_due_dates_follow_the_grades():
     assert second - due > due - now  # intervals grow with repeated success
 
 
+def test_dealt_cards_are_prepared_and_grade_as_they_would_unprepared(handbook_text, query_embedder, tmp_path):
+    """`select` embeds the dealt cards' references in one batch while the learner reads; the grades and
+    verdicts are the same as a grader that embeds each reference on first use."""
+    from study.grading import Grader
+
+    session = StudySession(handbook_text, tmp_path / "p.sqlite", query_embedder)
+    cards = session.select(topic="Statistics", count=4)
+    assert len(cards) == 4 and {c.back for c in cards} <= set(session.grader._references)
+    cold = Grader(query_embedder, session.grader.glossary)
+    for card in cards:
+        answer = card.back.split(".")[0]
+        warm, fresh = session.grader.grade(answer, card.back), cold.grade(answer, card.back)
+        assert warm.score == fresh.score and [p.verdict for p in warm.points] == [p.verdict for p in fresh.points]
+
+
 def test_changed_handbook_keeps_progress_on_unchanged_cards(handbook_text, embedder, tmp_path):
     db = tmp_path / "p.sqlite"
     session = StudySession(handbook_text, db, embedder)
