@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -187,15 +188,20 @@ def _write_model(path: Path, model: Any) -> None:
     click.echo(f"wrote {path}", err=True)
 
 
+def _check_sets(fitted_on: str) -> Callable[[Any], Any]:
+    """`--questions FILE` (repeatable): sets reported only, never fitted on."""
+    return click.option(
+        "--questions",
+        "check_files",
+        multiple=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help=f"A set to report only, judged by the model fitted on {fitted_on} (repeatable).",
+    )
+
+
 @eval_group.command("decline")
 @click.option("--fit", "do_fit", is_flag=True, help="Refit rag/answerable.json on all labelled data.")
-@click.option(
-    "--questions",
-    "check_files",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A set to report only, judged by the model fitted on all labelled data (repeatable).",
-)
+@_check_sets("all labelled data")
 @click.option("--index-dir", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
 def decline_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **flags: Any) -> None:
@@ -252,13 +258,7 @@ def _print_misjudged(where: str, judged: list[dict]) -> None:
 
 @eval_group.command("rerank")
 @click.option("--fit", "do_fit", is_flag=True, help="Refit rag/rerank.json on all the fitting sets.")
-@click.option(
-    "--questions",
-    "check_files",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A set to report only, judged by the model fitted on all fitting sets (repeatable).",
-)
+@_check_sets("all fitting sets")
 @click.option("--index-dir", type=click.Path(path_type=Path))
 @click.option("--name", default="", help="A name for the run directory.")
 @click.option("--runs-dir", type=click.Path(path_type=Path), help="Where run directories go (eval/runs).")
