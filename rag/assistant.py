@@ -55,8 +55,8 @@ CLOSEST = (
     "The closest passages are below: check whether they answer your question."
 )
 # An answered question the answerability model gives even odds or worse: its passages are the closest found,
-# labelled so, because a topic the handbook lacks lands here about as often as a learner's wording of one
-# it teaches (eval/README.md, eleventh round).
+# labelled so, and the model is not asked for a summary, because a topic the handbook lacks lands here about
+# as often as a learner's wording of one it teaches (eval/README.md, eleventh round).
 DOUBTFUL = 0.5
 # A declined question's word the handbook never uses is named when it is this rare in English (Zipf <= 3):
 # "Wilcoxon", "heteroscedasticity", not "quicker" (rag/unknown.py).
@@ -121,7 +121,7 @@ class Answer:
     raw: str = ""  # everything the model wrote, for the eval
     summary_off: bool = False  # the learner asked for the handbook's words alone: the model was not called
     unknown: str = ""  # after a decline: the learner's rare word the handbook never uses, if any
-    doubtful: bool = False  # answered, but at even odds or worse that the handbook answers it (DOUBTFUL)
+    doubtful: bool = False  # answered at even odds or worse (DOUBTFUL): closest passages, no model summary
 
     def cited_sources(self) -> list[int]:
         return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]
@@ -288,6 +288,12 @@ class Assistant:
         yield answer
         if not (self.settings.summary if summary is None else summary):
             yield replace(answer, done=True, summary_off=True, timings=_without_model(started, retrieve_ms))
+            return
+        if answer.doubtful:
+            # Read on the sets never fitted on: of 10 summaries shown at even odds, none was right (eval/README.md).
+            text = FALLBACK_NOTE.format(why="the handbook may not answer this question")
+            timings = _without_model(started, retrieve_ms)
+            yield replace(answer, text=text, fallback="doubtful", done=True, timings=timings)
             return
         messages = build_messages(query, [e.passage.plain for e in evidence])
         yield from self._generate(answer, messages, self.params(**(generation or {})), started, retrieve_ms)

@@ -123,13 +123,15 @@ def test_a_decline_names_the_rare_word_the_handbook_never_uses(runtime):
 
 def test_an_answer_at_even_odds_labels_its_passages_as_the_closest_found(runtime):
     """Answered, but the answerability model gives it even odds or worse (the handbook never teaches choosing
-    k for nearest neighbours): the passages are shown as the closest found, not as the answer."""
+    k for nearest neighbours): the passages are shown as the closest found, not as the answer, and the
+    model is not asked for a summary of passages that may not answer."""
     from rag.assistant import DOUBTFUL, Assistant
 
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
-    answer = assistant.ask("How do I pick k in k-nearest neighbours?", summary=False)
+    answer = assistant.ask("How do I pick k in k-nearest neighbours?")
     assert not answer.declined and answer.evidence and answer.signals["probability"] < DOUBTFUL
-    assert answer.doubtful and answer.to_dict()["doubtful"] is True
+    assert answer.doubtful and answer.to_dict()["doubtful"] is True and assistant.generations == 0
+    assert answer.fallback == "doubtful" and "may not answer" in answer.text and not answer.refused
     assert answer.evidence_markdown().startswith("**Closest in the handbook (they may not answer this question)**")
     clear = assistant.ask("What is dropout?", summary=False)
     assert not clear.doubtful and clear.evidence_title == "From the handbook" and "doubtful" not in clear.to_dict()
