@@ -18,7 +18,6 @@ from ingest.index import IndexStore
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.rerank import DEPTH, POOL, Candidates, RerankModel, features
-from rag.unknown import preload as preload_words
 from rag.unknown import unknown_word, vocabulary
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
@@ -295,7 +294,6 @@ class Retriever:
             chunks = list(self.chunks)
         self.texts([t for c in chunks for t in _view_texts(c)])
         self.texts.flush()
-        preload_words()
         for i in range(len(chunks)):
             with self._lock:
                 if i < len(self.chunks):

@@ -30,8 +30,8 @@ _BRITISH = ((r"is(e|es|ed|ing|ation|ations)$", r"iz\1"), (r"our(s?)$", r"or\1"),
 
 def vocabulary(texts: Iterable[str]) -> frozenset[str]:
     """The stems of every word in `texts` (the indexed chunks)."""
-    snowball = stemmer()
-    return frozenset(snowball.stemWord(w) for text in texts for w in _WORD.findall(text.lower()))
+    words = {w for text in texts for w in _WORD.findall(text.lower())}
+    return frozenset(stemmer().stemWords(list(words)))
 
 
 def _known(word: str, vocab: frozenset[str]) -> bool:
