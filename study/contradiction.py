@@ -88,23 +88,37 @@ def _stems(text: str) -> set[str]:
     return {stem(w) for w in words(text)}
 
 
-def _negated(ws: list[str], soft: bool) -> set[str]:
-    """Stems a negator governs: three words after "not", "no", "without"; with `soft`, also the word after
-    "avoids", "prevents", "reduces" (they agree with a negation but never accuse one: "reduces X" vs "shrinks X")."""
-    out: set[str] = set()
+def _windows(ws: list[str], soft: bool) -> set[int]:
+    """Positions a negator governs: three words after "not", "no", "without"; with `soft`, also the word after
+    "avoids", "prevents", "reduces" and the words either side of "only" (they agree with a negation but never
+    accuse one: "reduces X" vs "shrinks X", "touched only once" vs "never touch during development")."""
+    out: set[int] = set()
     for i, w in enumerate(ws):
         if w in NEGATORS or w.endswith("n't"):
-            out |= {stem(x) for x in ws[i + 1 : i + 4]}
+            out |= set(range(i + 1, min(i + 4, len(ws))))
         elif soft and stem(w) in _NEGATING_VERBS:
-            out |= {stem(x) for x in ws[i + 1 : i + 2]}
+            out |= set(range(i + 1, min(i + 2, len(ws))))
+        elif soft and w == "only":
+            out |= {j for j in (i - 1, i + 1) if 0 <= j < len(ws)}
     return out
+
+
+def _negated(ws: list[str], soft: bool) -> set[str]:
+    return {stem(ws[i]) for i in _windows(ws, soft)}
+
+
+def _only_negated(ws: list[str]) -> set[str]:
+    """Stems a text uses only under a negation: "(no inherent position), encodings add position information"
+    negates an aside, not "position", so an answer that never says "no" beside it leaves nothing out."""
+    inside = _windows(ws, False)
+    return {stem(ws[i]) for i in inside} - {stem(w) for i, w in enumerate(ws) if i not in inside}
 
 
 def negation(point: str, clause: str) -> str:
     """A term both sides use is negated outright on one side and not at all on the other."""
     shared = set(content_stems(point)) & set(content_stems(clause))
     pw, cw = words(point), words(clause)
-    p, c = _negated(pw, False) & shared, _negated(cw, False) & shared
+    p, c = _only_negated(pw) & shared, _only_negated(cw) & shared
     if p and not _negated(cw, True) & shared:
         return f"leaves out the handbook's negation of {next(w for w in pw if stem(w) in p)}"
     if c and not _negated(pw, True) & shared:
@@ -204,16 +218,19 @@ def numbers(point: str, clause: str) -> str:
 def swapped_label(label: str, siblings: list[str], clause: str) -> str:
     """The clause closest to this point's content names another point's label and not its own (bias <-> variance)."""
     mine = _distinct(label, siblings)
-    if not mine:
+    if not mine or mentions(label, siblings, clause):  # it names this point's label too ("... boosting model")
         return ""
     cs = {stem(w) for w in words(clause)[:3]}  # the clause's subject: "Bias means ...", "In Word2Vec, skip-gram ..."
-    if mine & cs:
-        return ""
     for other in siblings:
         theirs = _distinct(other, [label] + [s for s in siblings if s != other])
         if theirs and theirs & cs:
             return f"says {other} where the handbook says {label}"
     return ""
+
+
+def mentions(label: str, others: list[str], text: str) -> bool:
+    """The text uses a word of this label that none of the others has ("II" of "Type II" beside "Type I")."""
+    return bool(_distinct(label, others) & _stems(text))
 
 
 def names(label: str, siblings: list[str], clause: str) -> bool:
@@ -222,9 +239,11 @@ def names(label: str, siblings: list[str], clause: str) -> bool:
 
 
 def _distinct(label: str, others: list[str]) -> set[str]:
-    """The label's own words: those no other label shares ("I" for "Type I" beside "Type II")."""
-    shared = set().union(*(_stems(o) for o in others)) if others else set()
-    return _stems(label) - shared - {"the", "a", "an", "when", "to", "use"}
+    """The label's own words: those no other label shares ("I" for "Type I" beside "Type II"). A longer label
+    that holds all of this one's words ("Few-shot prompting" beside "Prompting") is a kind of it, not a rival."""
+    mine = _stems(label) - {"the", "a", "an", "when", "to", "use"}
+    rivals = [_stems(o) for o in others if not mine < _stems(o)]
+    return mine - set().union(*rivals) if rivals else mine
 
 
 def strong(point: str, clause: str, label: str = "", whole: str = "", min_shared: int = 2) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from study.contradiction import names, reversed_roles, strong, swapped_label, swapped_pair
+from study.contradiction import mentions, names, reversed_roles, strong, swapped_label, swapped_pair
 from study.points import KeyPoint, clauses, content_stems, key_points, sentences, words
 
 W_COS = 0.8
@@ -213,6 +213,11 @@ def _facet_contradiction(
     return "", ""
 
 
+def _names_others(point: KeyPoint, points: list[KeyPoint]) -> bool:
+    others = [p.label for p in points if p.label and p.label != point.label]
+    return any(mentions(other, [point.label], point.text) for other in others)
+
+
 def judge(
     points: list[KeyPoint],
     point_vecs: np.ndarray,
@@ -230,7 +235,9 @@ def judge(
     sims = point_vecs @ cand_vecs.T
     facet_sims = facet_vecs @ cand_vecs[:n_clauses].T
     # Labels are roles a learner can swap when they are a contrast of two or three (bias / variance), not a list.
-    labels = [p.label for p in points if p.label] if len({p.label for p in points if p.label}) <= MAX_ROLES else []
+    # A point whose text names the other labels ("Example: Type I = ...; Type II = ...") is about them, not a role.
+    labels = [p.label for p in points if p.label and not _names_others(p, points)]
+    labels = labels if len(set(labels)) <= MAX_ROLES else []
     owner = np.repeat(np.arange(len(points)), [len(p.facets) for p in points])
     # Which point each clause is about: the one with the facet closest to it.
     closest = np.stack([facet_sims[owner == i].max(axis=0) for i in range(len(points))]).argmax(axis=0)
@@ -240,7 +247,7 @@ def judge(
         best = int(np.argmax(sims[i]))
         match = w_cos * float(sims[i, best]) + (1 - w_cos) * term_share(point.text, answer_stems)
         reason, said = "", candidates[best]
-        siblings = [lab for lab in dict.fromkeys(labels) if lab != point.label]
+        siblings = [lab for lab in dict.fromkeys(labels) if lab != point.label] if point.label in labels else []
         for j in range(offset, offset + len(point.facets)):
             mine = np.where(closest == i, facet_sims[j], -1.0)
             reason, clause = _facet_contradiction(facets[j], mine, candidates, align, point, siblings)

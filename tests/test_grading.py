@@ -18,6 +18,7 @@ from study.session import StudySession, point_lines
 from tests.conftest import HBRAG
 
 Q6 = "Explain the bias-variance tradeoff."
+POSITIONAL = "Transformers process all tokens in parallel (no inherent position), encodings add position information"
 SWAPPED = "High bias means the model overfits because it is too sensitive to the training data."
 
 
@@ -67,6 +68,11 @@ def test_clauses_cut_where_a_new_claim_starts():
         (flip, "True positives / (True positives + False positives)", "It is about false positives", 0),
         (negation, "Use AUC-ROC, not accuracy", "Accuracy is the best metric, use it", 1),
         (negation, "No vanishing gradient for positive values", "it avoids vanishing gradients", 0),
+        # An aside the point negates while it uses the word plainly too; "only" agrees with "never".
+        (negation, POSITIONAL, "It tells the model the position of each token", 0),
+        (negation, "Validation: Time-based split (no shuffle!)", "Validation: shuffle the rows, then split", 1),
+        (negation, "Test: Final evaluation (never touch during development)", "the test set is touched only once", 0),
+        (negation, "Test: Final evaluation (never touch during development)", "you touch the test set to tune", 1),
         (reversed_roles, "Predict context from word", "predicts the word from its context", 1),
         (reversed_roles, "Predict context from word", "predicts the context from a word", 0),
         (numbers, "If p < 0.05 reject the null", "reject the null when p < 0.5", 1),
@@ -80,6 +86,22 @@ def test_contradiction_signals(check, point, clause, fires):
 def test_swapped_label_reads_the_clause_subject():
     assert swapped_label("Bias", ["Variance"], "variance is error from simple assumptions")
     assert not swapped_label("Bias", ["Variance"], "bias is error from simple assumptions, unlike variance")
+    # A clause naming this point's own label too is about it ("... features with a gradient boosting model").
+    assert not swapped_label("Model", ["Feature computation"], "supply features with a gradient boosting model")
+    # A longer label holding this one's words is a kind of it: "Prompting" is still told from "Fine-tuning".
+    siblings = ["Prompting", "Few-shot prompting"]
+    assert swapped_label("Fine-tuning", siblings, "Prompting updates the model's weights") == (
+        "says Prompting where the handbook says Fine-tuning"
+    )
+
+
+def test_a_point_about_the_labels_is_not_a_role_to_swap(grader, deck):
+    """Q3's "Example: Type I = ...; Type II = ..." names both labels; a right answer does not contradict it."""
+    card = find_card(deck, "What's the difference between Type I and Type II errors?")
+    right = grader.grade("Type I is a false positive and Type II is a false negative.", card.back)
+    swapped = grader.grade("Type I is a false negative and Type II is a false positive.", card.back)
+    assert not right.contradicted and right.score >= 3
+    assert swapped.contradicted and swapped.score <= 1
 
 
 @pytest.mark.parametrize("answer", ["", "   ", "I don't know", "idk", "skip", "?", "no idea."])
