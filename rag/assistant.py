@@ -279,7 +279,8 @@ class Assistant:
                 refused=True,
                 declined=True,
                 done=True,
-                suggestions=self.suggestions(query),
+                # A word the handbook never uses is a topic it lacks, not a wording to fix: no "Did you mean".
+                suggestions=[] if unknown else self.suggestions(query),
                 timings=_without_model(started, retrieve_ms),
                 unknown=unknown,
             )

@@ -117,6 +117,7 @@ def test_a_decline_names_the_rare_word_the_handbook_never_uses(runtime):
     assert answer.declined and answer.unknown == "heteroscedasticity" and assistant.generations == 0
     assert 'never uses the word "heteroscedasticity"' in answer.text
     assert answer.to_dict()["unknown_word"] == "heteroscedasticity"
+    assert answer.suggestions == []  # a topic the handbook lacks, not a wording to fix: no "Did you mean"
     everyday = assistant.ask("Does ice cream sales rising with drownings mean one causes the other?")
     assert everyday.unknown == "" and "never uses" not in everyday.text  # a common word is not named
 
