@@ -6,12 +6,14 @@ and so that every block (paragraph, list, table, fence, quote) comes with its ex
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from markdown_it import MarkdownIt
 
 # Sections that are navigation, not an answer source: never chunked, never retrieved.
 SKIPPED_SECTIONS = frozenset({"Table of Contents"})
+_PAIR_ROW = re.compile(r"^\|\s*(.+?)\s*\|\s*(.+?)\s*\|\s*$")
 
 _BLOCK_KINDS = {
     "paragraph_open": "paragraph",
@@ -107,3 +109,22 @@ def section_spans(markdown: str) -> list[SectionSpan]:
         end = next((n.line_start - 1 for n in sections[i + 1 :] if n.level <= s.level), total)
         spans.append(SectionSpan(s.path, s.level, s.line_start, end))
     return spans
+
+
+def table_pairs(table: str) -> list[tuple[int, str, str]]:
+    """(line offset, term, definition) for each body row of a two-column table ("| **Epoch** | One complete
+    pass |"); the header and separator rows are skipped wherever they are, so a table cut into chunks parses too.
+
+    >>> table_pairs("| Term | Definition |\\n|:---|:---|\\n| **Epoch** | One complete pass |")
+    [(2, 'Epoch', 'One complete pass')]
+    """
+    out = []
+    lines = table.splitlines()
+    for offset, line in enumerate(lines):
+        match = _PAIR_ROW.match(line)
+        if not match or set(match.group(1)) <= set(":-| "):
+            continue
+        if offset + 1 < len(lines) and set(lines[offset + 1]) <= set(":-| "):
+            continue  # a header row: the separator follows it
+        out.append((offset, match.group(1).replace("**", "").strip(), match.group(2).strip()))
+    return out

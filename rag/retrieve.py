@@ -17,6 +17,7 @@ from ingest.errors import HbragError
 from ingest.index import IndexStore
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
+from rag.glossary import entries, expand
 from rag.rerank import DEPTH, POOL, Candidates, RerankModel, features
 from rag.unknown import unknown_word, vocabulary
 
@@ -85,6 +86,7 @@ class RetrievalOptions:
     mmr_lambda: float = 0.7
     merge_adjacent: bool = True
     rerank: bool = True  # the fused top POOL reordered by the reranker (hybrid only, when one is loaded)
+    glossary: bool = True  # BM25 also searches the terms of the glossary definitions closest to the question
     exclude_bank: bool = False  # leave out the question bank (the `heldout` eval)
 
 
@@ -107,6 +109,7 @@ class _Ranked:
     bm25: list[int]
     bm25_scores: np.ndarray
     fused: list[int]
+    own_bm25: np.ndarray  # BM25 of the question's own words, without glossary terms: what declining reads
 
 
 class _IndexMoved(Exception):
@@ -145,6 +148,9 @@ class Retriever:
         self._terms = [content_terms(c.embed_text) for c in self.chunks]
         self._df = Counter(t for terms in self._terms for t in terms)
         self._vocabulary = vocabulary(f"{c.section}\n{c.text}" for c in self.chunks)
+        glossary = entries(self.chunks)
+        self._glossary_terms = [term for term, _ in glossary]
+        self._glossary_texts = [text for _, text in glossary]
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def refresh(self) -> bool:
@@ -212,7 +218,9 @@ class Retriever:
         rankings: list[list[int]] = []
         weights: list[float] = []
         dense = self.dense_ranking(query, depth, options.exclude_bank)
-        bm25_scores = _bm25_scores(self._bm25, question, len(self.chunks))
+        expanded = self.bm25_query(question, query, options)
+        bm25_scores = _bm25_scores(self._bm25, expanded, len(self.chunks))
+        own = bm25_scores if expanded == question else _bm25_scores(self._bm25, question, len(self.chunks))
         bm25 = self._bm25_order(bm25_scores, depth, options.exclude_bank)
         if options.retriever in ("dense", "hybrid"):
             rankings.append(dense)
@@ -226,7 +234,13 @@ class Retriever:
                 rankings, weights, k=options.rrf_k, tie_break=dict(enumerate(similarity.tolist()))
             )
         ]
-        return _Ranked(query, similarity, dense, bm25, bm25_scores, fused)
+        return _Ranked(query, similarity, dense, bm25, bm25_scores, fused, own)
+
+    def bm25_query(self, question: str, query: np.ndarray, options: RetrievalOptions) -> str:
+        """The question, with the glossary terms whose definitions are closest to it (rag/glossary.py)."""
+        if not (options.glossary and self._glossary_texts):
+            return question
+        return expand(question, self.texts(self._glossary_texts) @ query, self._glossary_terms)
 
     def _search(self, question: str, options: RetrievalOptions) -> Retrieval:
         r = self._rank(question, options)
@@ -243,11 +257,13 @@ class Retriever:
             pool = fused[: max(options.k * 4, 10)]
             fused = [pool[j] for j in mmr(r.query, self.vectors[pool], len(pool), options.mmr_lambda)]
         hits = self._to_hits(fused, r.similarity, options)
-        dense, bm25 = r.dense, r.bm25
+        # Declining reads the question's own words: a glossary term added to an out-of-field question that
+        # resembles a definition would match the handbook by construction.
+        dense, bm25 = r.dense, self._bm25_order(r.own_bm25, 1, options.exclude_bank)
         word, strength = unknown_word(question, self._vocabulary)
         signals = {
             "dense": best,
-            "bm25": float(r.bm25_scores[bm25[0]]) if bm25 else 0.0,
+            "bm25": float(r.own_bm25[bm25[0]]) if bm25 else 0.0,
             "agree": float(bool(dense and bm25) and self.chunks[dense[0]].section == self.chunks[bm25[0]].section),
             "coverage": self.coverage(question, fused[:5]),
             "rerank": teaching,
@@ -292,7 +308,7 @@ class Retriever:
         One batch, outside the lock, then saved once; searches run beside it."""
         with self._lock:
             chunks = list(self.chunks)
-        self.texts([t for c in chunks for t in _view_texts(c)])
+        self.texts([t for c in chunks for t in _view_texts(c)] + self._glossary_texts)
         self.texts.flush()
         for i in range(len(chunks)):
             with self._lock:

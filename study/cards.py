@@ -7,10 +7,9 @@ whose text did not change, and a card whose text changed starts afresh.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
-from ingest.markdown import parse_sections
+from ingest.markdown import parse_sections, table_pairs
 from ingest.questions import parse_question_bank
 
 GLOSSARY_SECTION = "Section 21"
@@ -39,9 +38,6 @@ def _card(kind: str, front: str, back: str, path: tuple[str, ...], start: int, e
     return Card(card_id(kind, front, back), kind, front, back, path, start, end)
 
 
-_ROW = re.compile(r"^\|\s*(.+?)\s*\|\s*(.+?)\s*\|\s*$")
-
-
 def glossary(markdown: str) -> list[tuple[str, str]]:
     """(term, definition) for every glossary row: the terms a "Which term means ...?" answer is checked against."""
     return [(term, definition) for term, definition, _, _ in glossary_terms(markdown)]
@@ -56,11 +52,8 @@ def glossary_terms(markdown: str) -> list[tuple[str, str, tuple[str, ...], int]]
         for block in section.blocks:
             if block.kind != "table":
                 continue
-            for offset, line in enumerate(block.text.splitlines()[2:], start=2):
-                match = _ROW.match(line)
-                if match:
-                    term = match.group(1).replace("**", "").strip()
-                    out.append((term, match.group(2).strip(), section.path, block.line_start + offset))
+            for offset, term, definition in table_pairs(block.text):
+                out.append((term, definition, section.path, block.line_start + offset))
     return out
 
 

@@ -47,3 +47,36 @@ def test_hits_carry_metadata_and_scores(assistant, handbook_text):
 def test_heldout_excludes_the_question_bank(assistant):
     hits = assistant.retriever.search("Explain the bias-variance tradeoff.", RetrievalOptions(k=10, exclude_bank=True))
     assert all(not h.chunk.section.startswith(("Section 19", "Section 20")) for h in hits.hits)
+
+
+OVERFITTING = "why does my model do great on training data but terrible on new data?"
+
+
+def test_glossary_terms_bridge_everyday_words_to_the_teaching_section(assistant):
+    """The closest glossary definition ("Overfitting: Model memorizes training data, poor generalization")
+    lends its term to BM25, which then finds the section that uses it; nothing close, nothing added."""
+    r = assistant.retriever
+    expanded = r.bm25_query(OVERFITTING, r.embed(OVERFITTING), RetrievalOptions())
+    assert expanded.startswith(OVERFITTING) and "Overfitting" in expanded.removeprefix(OVERFITTING)
+    bread = "How do I bake sourdough bread?"
+    assert r.bm25_query(bread, r.embed(bread), RetrievalOptions()) == bread
+
+    def top(question: str, n: int = 5) -> list[str]:
+        return [r.chunks[i].section_path[-1] for i in r.bm25_ranking(question, n, False)]
+
+    assert "Bias-Variance Tradeoff" in top(expanded) and "Bias-Variance Tradeoff" not in top(OVERFITTING)
+    on = r.search(OVERFITTING, RetrievalOptions(k=3))
+    off = r.search(OVERFITTING, RetrievalOptions(k=3, glossary=False))
+    assert "Bias-Variance Tradeoff" in [h.chunk.section_path[-1] for h in on.hits]
+    assert "Bias-Variance Tradeoff" not in [h.chunk.section_path[-1] for h in off.hits]
+    # Declining reads the question's own words: an added term would match the handbook by construction.
+    assert on.signals["bm25"] == off.signals["bm25"]
+
+
+def test_glossary_module_examples():
+    import doctest
+
+    import ingest.markdown
+    import rag.glossary
+
+    assert doctest.testmod(rag.glossary).failed == 0 and doctest.testmod(ingest.markdown).failed == 0
