@@ -32,7 +32,7 @@ MAX_OUT_SHOWN = 0.10
 FOLDS = 5
 # Learners' everyday wording fitted on beside paraphrases.jsonl (eleventh round): a learner's rare everyday
 # word ("spreadsheet", "chatbot") must be seen among answerable questions, or the unknown-word signal
-# declines it. learners_s10, learners_check, learners_s12 and learners_s13 stay unseen, to check on.
+# declines it. learners_s10, learners_check and learners_s12-s14 stay unseen, to check on.
 LEARNER_FILES = ("paraphrases.jsonl", "learners_fresh.jsonl", "learners_s7.jsonl", "learners_s9.jsonl")
 
 

@@ -21,7 +21,7 @@ from eval.metrics import dedupe, hit_at_k, mrr_at_k
 from rag.rerank import FEATURES, POOL, RerankModel
 from rag.retrieve import RetrievalOptions, Retriever
 
-# The sets the shipped model is fitted on; `learners_s10.jsonl` is kept apart to check it.
+# The sets the shipped model is fitted on; learners_s10 and learners_s12-s14 are kept apart to check it.
 FIT_FILES = (
     "paraphrases.jsonl",
     "learners_fresh.jsonl",
