@@ -76,6 +76,20 @@ _NEGATING_VERBS = frozenset({"avoid", "prevent", "stop", "lack", "fail", "reduc"
 RELATIONS = frozenset({"from", "given", "assuming", "causes", "cause", "before", "after", "than", "into", "to", "|"})
 
 
+# Everyday phrases for a word of an opposite pair, read as that word: "reads the tokens one at a time" says
+# "sequentially" where the handbook says "in parallel".
+PHRASES = (
+    (re.compile(r"\bone (?:at a time|after (?:another|the other))\b"), "sequentially"),
+    (re.compile(r"\b(?:all at once|at the same time|simultaneously)\b"), "in parallel"),
+)
+
+
+def _phrased(text: str) -> str:
+    for pattern, word in PHRASES:
+        text = pattern.sub(word, text.lower())
+    return text
+
+
 @lru_cache(maxsize=1)
 def _pairs() -> tuple[tuple[str, str], ...]:
     out = []
@@ -132,9 +146,9 @@ def flip(point: str, clause: str, context: str = "", whole: str = "") -> str:
     is in the clause. The opposite must be absent from the `whole` point the facet comes from ("freeze early
     layers, fine-tune later ones" says both) unless two context words tie the clause to this facet ("freeze ...
     layers"). A point of a word or two is its own context ("Underfitting")."""
-    pw, cw = words(point), words(clause)
+    pw, cw = words(_phrased(point)), words(_phrased(clause))
     ps, cs = [stem(w) for w in pw], [stem(w) for w in cw]
-    elsewhere = {stem(w) for w in words(whole)}
+    elsewhere = {stem(w) for w in words(_phrased(whole))}
     short = len(set(content_stems(point))) <= 2
     labelled = bool(set(content_stems(context)) & set(cs))
     for a, b in _pairs():

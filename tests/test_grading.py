@@ -66,6 +66,9 @@ def test_clauses_cut_where_a_new_claim_starts():
         (flip, "TP / (True positives + False negatives)", "true positives divided by TP plus false positives", 1),
         (flip, "TP / (True positives + False negatives)", "true positives divided by TP plus false negatives", 0),
         (flip, "True positives / (True positives + False positives)", "It is about false positives", 0),
+        # Everyday phrases read as the word of the pair they mean.
+        (flip, "Transformers process all tokens in parallel", "transformers read the tokens one at a time", 1),
+        (flip, "Transformers process all tokens in parallel", "they process all the tokens at the same time", 0),
         (negation, "Use AUC-ROC, not accuracy", "Accuracy is the best metric, use it", 1),
         (negation, "No vanishing gradient for positive values", "it avoids vanishing gradients", 0),
         # An aside the point negates while it uses the word plainly too; "only" agrees with "never".
