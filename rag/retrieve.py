@@ -151,6 +151,7 @@ class Retriever:
         glossary = entries(self.chunks)
         self._glossary_terms = [term for term, _ in glossary]
         self._glossary_texts = [text for _, text in glossary]
+        self._glossary_vectors: np.ndarray | None = None  # embedded on first use (cached beside the export)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def refresh(self) -> bool:
@@ -240,7 +241,9 @@ class Retriever:
         """The question, with the glossary terms whose definitions are closest to it (rag/glossary.py)."""
         if not (options.glossary and self._glossary_texts):
             return question
-        return expand(question, self.texts(self._glossary_texts) @ query, self._glossary_terms)
+        if self._glossary_vectors is None:
+            self._glossary_vectors = self.texts(self._glossary_texts)
+        return expand(question, self._glossary_vectors @ query, self._glossary_terms)
 
     def _search(self, question: str, options: RetrievalOptions) -> Retrieval:
         r = self._rank(question, options)
