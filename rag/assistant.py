@@ -393,11 +393,15 @@ class Assistant:
             asked = f"{answer.question} {answer.rewritten}"
             asked_terms = frozenset(terms(asked))
             rows = [e.passage.plain for e in evidence if e.passage.kind == "row"]
+            own = distinctive_rows(rows, asked) if len(rows) > 1 else ()
+            subjects = iter(subject for subject, _ in own)
+            row_subjects = tuple(next(subjects) if own and e.passage.kind == "row" else frozenset() for e in evidence)
             gate = Gate(
                 passage_vectors,
                 self.vectors,
                 vocabulary=asked_terms | terms(" ".join(texts)),
-                row_words=distinctive_rows(rows, asked) if len(rows) > 1 else (),
+                row_words=own,
+                row_subjects=row_subjects,
                 asked=asked_terms,
                 passage_texts=texts,
                 fields=row_fields(rows),

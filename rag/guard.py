@@ -95,6 +95,10 @@ class Gate:
     # subject with two claim words of another row mixes them ("the exponential distribution ... successes in
     # n trials"); one shared word ("... measured by time") is not a mix.
     row_words: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()
+    # Each passage's row subject (its own first-cell words; empty for a passage that is not a table row): a
+    # sentence citing rows must name one of them, not another row's ("use one-hot encoding [1]" where [1] is
+    # the binary-encoding row).
+    row_subjects: tuple[frozenset[str], ...] = ()
     # The question's words: what a sentence repeats from the question is not information.
     asked: frozenset[str] = frozenset()
     # The passages' plain texts: a run of one of them pasted as the answer is shown below it anyway.
@@ -166,6 +170,11 @@ class Gate:
         if mixes_rows(terms(words), self.row_words):
             self.dropped.append((sentence, "mixes table rows"))
             return ""
+        cited = {int(n) - 1 for n in _CITATION.findall(text)}
+        named = named_rows(terms(words), self.row_subjects)
+        if names_other_row(cited, named, self.row_subjects):
+            self.dropped.append((sentence, "names a row it does not cite"))
+            return ""
         vector = np.asarray(self.embed([words])[0], dtype=np.float32)
         sims = self.passage_vectors @ vector if n else np.zeros(0)
         best = int(np.argmax(sims)) if n else -1
@@ -181,8 +190,8 @@ class Gate:
         if any(float(v @ vector) >= REPEAT for v in self._kept_vectors):
             self.dropped.append((sentence, "repeated"))
             return ""
-        if not _CITATION.search(text):
-            text = _cite(text, best + 1)
+        if not cited:  # the row the sentence names, else the passage it is closest to
+            text = _cite(text, (named[0] if len(named) == 1 else best) + 1)
         self.kept.append(text)
         self._kept_vectors.append(vector)
         return text
@@ -282,3 +291,21 @@ def mixes_rows(words: set[str], rows: tuple[tuple[frozenset[str], frozenset[str]
         for j in range(len(rows))
         if i != j
     )
+
+
+def named_rows(words: set[str], subjects: tuple[frozenset[str], ...]) -> list[int]:
+    """The passages whose row subject the sentence names ("one-hot" of "One-Hot Encoding")."""
+    return [i for i, subject in enumerate(subjects) if subject & words]
+
+
+def names_other_row(cited: set[int], named: list[int], subjects: tuple[frozenset[str], ...]) -> bool:
+    """The sentence cites table rows only, and names another row's subject and none of theirs.
+
+    >>> rows = (frozenset({"binari"}), frozenset({"target"}), frozenset({"one", "hot"}))
+    >>> names_other_row({0}, named_rows({"use", "one", "hot"}, rows), rows)
+    True
+    >>> names_other_row({0}, named_rows({"use", "binari"}, rows), rows), names_other_row(set(), [2], rows)
+    (False, False)
+    """
+    rows_only = bool(cited) and all(0 <= c < len(subjects) and subjects[c] for c in cited)
+    return rows_only and bool(named) and not set(named) & cited

@@ -396,3 +396,25 @@ def test_embedded_passages_are_kept_for_the_next_process(query_embedder, tmp_pat
     assert np.allclose(rebuilt(texts), first, atol=1e-6)
     rebuilt.flush()
     assert len(CachedEmbeddings(_MustNotEmbed(), path=path)) == 2
+
+
+def test_a_sentence_naming_a_table_row_cites_that_row():
+    """An uncited sentence gets the row it names, not the passage its vector is closest to; a sentence that
+    cites one row and names another is dropped ("use one-hot encoding [1]" where [1] is binary encoding)."""
+    from rag.guard import distinctive_rows
+
+    rows = [
+        "Method: Binary Encoding; Use Case: High cardinality dropout",
+        "Method: Target Encoding; Use Case: Replace with target mean",
+        "Method: One-Hot Encoding; Use Case: Nominal categories",
+    ]
+    subjects = tuple(subject for subject, _ in distinctive_rows(rows, "How do I encode zip codes?"))
+    embed = _Vectors()
+    gate = Gate(embed(["dropout dropout", "dropout cake", "bias cake"]), embed, row_subjects=subjects)
+    kept = list(gated(iter(["For dropout you can use one-hot encoding here. "]), gate))
+    assert kept and kept[0].rstrip().endswith("[3].")  # closest by vector is [1]; it names row 3
+    gate = Gate(embed(["dropout dropout", "dropout cake", "bias cake"]), embed, row_subjects=subjects)
+    assert list(gated(iter(["For dropout you can use one-hot encoding here [1]. "]), gate)) == []
+    assert gate.dropped[0][1] == "names a row it does not cite"
+    gate = Gate(embed(["dropout dropout", "dropout cake", "bias cake"]), embed, row_subjects=subjects)
+    assert list(gated(iter(["For dropout you can use binary encoding here [1]. "]), gate))
