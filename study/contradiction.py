@@ -90,6 +90,15 @@ def _phrased(text: str) -> str:
     return text
 
 
+def _as_written(word: str, text: str) -> str:
+    """The phrase `text` used where `word` stands for it ("one at a time" for "sequentially"), else `word`."""
+    for pattern, stands_for in PHRASES:
+        found = pattern.search(text.lower())
+        if found and word in stands_for.split():
+            return found.group(0)
+    return word
+
+
 @lru_cache(maxsize=1)
 def _pairs() -> tuple[tuple[str, str], ...]:
     out = []
@@ -165,9 +174,9 @@ def flip(point: str, clause: str, context: str = "", whole: str = "") -> str:
         context = len((near_p & near_c) - {a, b})
         if b in elsewhere:
             if context >= 2:
-                return f"{cw[j]} instead of {pw[i]}"
+                return f"{_as_written(cw[j], clause)} instead of {_as_written(pw[i], point)}"
         elif short or labelled or context:
-            return f"{cw[j]} instead of {pw[i]}"
+            return f"{_as_written(cw[j], clause)} instead of {_as_written(pw[i], point)}"
     return ""
 
 

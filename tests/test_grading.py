@@ -86,6 +86,11 @@ def test_contradiction_signals(check, point, clause, fires):
     assert bool(check(point, clause)) == bool(fires)
 
 
+def test_an_everyday_phrase_is_quoted_as_the_learner_wrote_it():
+    reason = flip("Transformers process all tokens in parallel", "transformers read the tokens one at a time")
+    assert reason == "one at a time instead of parallel"
+
+
 def test_swapped_label_reads_the_clause_subject():
     assert swapped_label("Bias", ["Variance"], "variance is error from simple assumptions")
     assert not swapped_label("Bias", ["Variance"], "bias is error from simple assumptions, unlike variance")
