@@ -418,3 +418,11 @@ def test_a_sentence_naming_a_table_row_cites_that_row():
     assert gate.dropped[0][1] == "names a row it does not cite"
     gate = Gate(embed(["dropout dropout", "dropout cake", "bias cake"]), embed, row_subjects=subjects)
     assert list(gated(iter(["For dropout you can use binary encoding here [1]. "]), gate))
+
+
+def test_guard_module_examples():
+    import doctest
+
+    import rag.guard
+
+    assert doctest.testmod(rag.guard).failed == 0 and doctest.testmod(rag.guard).attempted >= 3
