@@ -16,7 +16,7 @@ from ingest.errors import HbragError
 from ingest.questions import asked
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence
-from rag.guard import Gate, distinctive_rows, gated, is_refusal, row_fields, terms
+from rag.guard import Gate, distinctive_rows, gated, is_refusal, row_fields, row_subjects, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
@@ -394,14 +394,12 @@ class Assistant:
             asked_terms = frozenset(terms(asked))
             rows = [e.passage.plain for e in evidence if e.passage.kind == "row"]
             own = distinctive_rows(rows, asked) if len(rows) > 1 else ()
-            subjects = iter(subject for subject, _ in own)
-            row_subjects = tuple(next(subjects) if own and e.passage.kind == "row" else frozenset() for e in evidence)
             gate = Gate(
                 passage_vectors,
                 self.vectors,
                 vocabulary=asked_terms | terms(" ".join(texts)),
                 row_words=own,
-                row_subjects=row_subjects,
+                row_subjects=row_subjects([e.passage.kind == "row" for e in evidence], own),
                 asked=asked_terms,
                 passage_texts=texts,
                 fields=row_fields(rows),

@@ -11,7 +11,7 @@ of the passage that supports it. When no sentence survives, the answer is the ev
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -291,6 +291,15 @@ def mixes_rows(words: set[str], rows: tuple[tuple[frozenset[str], frozenset[str]
         for j in range(len(rows))
         if i != j
     )
+
+
+def row_subjects(
+    is_row: Sequence[bool], rows: tuple[tuple[frozenset[str], frozenset[str]], ...]
+) -> tuple[frozenset[str], ...]:
+    """Each passage's row subject from `distinctive_rows` (given for the row passages, in order), empty for
+    a passage that is not a row or when there are no rows to tell apart."""
+    subjects = iter(subject for subject, _ in rows)
+    return tuple(next(subjects, frozenset()) if row else frozenset() for row in is_row)
 
 
 def named_rows(words: set[str], subjects: tuple[frozenset[str], ...]) -> list[int]:

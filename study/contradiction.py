@@ -85,8 +85,9 @@ PHRASES = (
 
 
 def _phrased(text: str) -> str:
+    text = text.lower()
     for pattern, word in PHRASES:
-        text = pattern.sub(word, text.lower())
+        text = pattern.sub(word, text)
     return text
 
 
@@ -258,7 +259,7 @@ def mentions(label: str, others: list[str], text: str) -> bool:
 
 def names(label: str, siblings: list[str], clause: str) -> bool:
     """The clause's subject is this label ("Bias means ...")."""
-    return bool(_distinct(label, siblings) & {stem(w) for w in words(clause)[:3]})
+    return mentions(label, siblings, " ".join(words(clause)[:3]))
 
 
 def _distinct(label: str, others: list[str]) -> set[str]:

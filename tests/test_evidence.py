@@ -425,4 +425,5 @@ def test_guard_module_examples():
 
     import rag.guard
 
-    assert doctest.testmod(rag.guard).failed == 0 and doctest.testmod(rag.guard).attempted >= 3
+    result = doctest.testmod(rag.guard)
+    assert result.failed == 0 and result.attempted >= 3
