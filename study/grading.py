@@ -7,7 +7,10 @@
     contradicted  = a facet of the point and the learner's clause closest to it (cosine >= ALIGN) disagree:
                     an opposite word, a negation, reversed roles, a different number, or another point's
                     label where this point's belongs (study/contradiction.py)
-    confused      = a "Which term means ...?" card answered with another glossary term (the whole answer is it)
+    confused      = a "Which term means ...?" card answered with another glossary term (the whole answer is it),
+                    or a "What is ...?" card answered with another term's definition: the answer is at least
+                    DESCRIBES close to it and MARGIN closer than to its own ("the number of passes over the
+                    data" for Learning Rate is Epoch)
     grade         = round(5 * (mean credit) ** GAMMA); with a contradiction at most CAP_CONTRADICTED (FSRS "Again");
                     empty / "I don't know" / skip is 0; fewer than MIN_WORDS words at most 2 unless the card
                     asks for a term.
@@ -38,6 +41,8 @@ CAP_CONTRADICTED = 1
 GAMMA = 0.6
 MIN_WORDS = 3
 MAX_ROLES = 3
+DESCRIBES = 0.60  # chosen on the fit part (eval/README.md, thirteenth round)
+MARGIN = 0.10
 
 PARAMS = {"w_cos": W_COS, "lo": LO, "hi": HI, "align": ALIGN, "gamma": GAMMA}  # what calibration searches
 
@@ -134,12 +139,33 @@ class Grader:
         self._answers: dict[str, np.ndarray] = {}  # a few hundred, so calibration re-grades without re-embedding
         self.glossary = dict(glossary)
 
-    def _confusion(self, answer: str, reference: str) -> tuple[str, str]:
-        """Why the answer names another glossary term where this card's term belongs, or ("", "")."""
-        if reference not in self.glossary:
+    @property
+    def glossary(self) -> dict[str, str]:
+        return self._glossary
+
+    @glossary.setter
+    def glossary(self, terms: dict[str, str]) -> None:
+        """A new glossary (the handbook changed) drops the embedded definitions of the old one."""
+        self._glossary = terms
+        self._definitions: np.ndarray | None = None  # the definitions, embedded when a definition card is dealt
+
+    def _confusion(self, answer: str, reference: str, vector: np.ndarray) -> tuple[str, str]:
+        """Why the answer is another glossary term where this card's belongs (its name, or its definition), or
+        ("", ""). `vector` is the whole answer's."""
+        if reference in self.glossary:
+            other = named_term(answer, [t for t in self.glossary if t != reference])
+            return (f"{other} is another term: {self.glossary[other]}", answer) if other else ("", "")
+        terms, definitions = list(self.glossary), list(self.glossary.values())
+        if reference not in definitions:
             return "", ""
-        other = named_term(answer, [t for t in self.glossary if t != reference])
-        return (f"{other} is another term: {self.glossary[other]}", answer) if other else ("", "")
+        if self._definitions is None:
+            self.prepare([reference])
+        sims = self._definitions @ vector
+        own = definitions.index(reference)
+        other = max((j for j in range(len(terms)) if j != own), key=lambda j: sims[j])
+        if sims[other] >= DESCRIBES and sims[other] - sims[own] >= MARGIN:
+            return f"that describes {terms[other]}: {definitions[other]}", answer
+        return "", ""
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
@@ -148,7 +174,10 @@ class Grader:
         """Embed the references' points and facets in one batch, when the cards are dealt: the learner reads
         and types meanwhile, and grading then embeds only the answer (p95 98 -> 31-41 ms, eval/README.md)."""
         todo = []
-        for reference in dict.fromkeys(references):
+        references = list(dict.fromkeys(references))
+        if self._definitions is None and set(references) & set(self.glossary.values()):
+            self._definitions = self._embed(list(self.glossary.values()))
+        for reference in references:
             if reference not in self._references:
                 points = key_points(reference)
                 todo.append((reference, points, [f for p in points for f in p.facets]))
@@ -177,7 +206,7 @@ class Grader:
             self._answers[answer] = self._embed(candidates)
         vectors = self._answers[answer]
         grade = judge(points, point_vecs, facets, facet_vecs, candidates, vectors, len(pieces), answer, params or {})
-        reason, said = self._confusion(answer, reference)
+        reason, said = self._confusion(answer, reference, vectors[candidates.index(answer.strip())])
         return confused(grade, reason, said) if reason and grade.points else grade
 
 
@@ -247,7 +276,8 @@ def judge(
         best = int(np.argmax(sims[i]))
         match = w_cos * float(sims[i, best]) + (1 - w_cos) * term_share(point.text, answer_stems)
         reason, said = "", candidates[best]
-        siblings = [lab for lab in dict.fromkeys(labels) if lab != point.label] if point.label in labels else []
+        roles = point.label in labels and not _names_others(point, points)
+        siblings = [lab for lab in dict.fromkeys(labels) if lab != point.label] if roles else []
         for j in range(offset, offset + len(point.facets)):
             mine = np.where(closest == i, facet_sims[j], -1.0)
             reason, clause = _facet_contradiction(facets[j], mine, candidates, align, point, siblings)

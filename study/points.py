@@ -35,6 +35,8 @@ _STOP_WORDS = """a an the and or of to in on for with by as is are be been being
     benefits prevention solution solutions component components metric metrics detection response situation
     common cause causes approach approaches order way ways thing things lot kind instead don t s"""
 STOP = frozenset(_STOP_WORDS.split())
+# Labels that say what kind of item a bullet is, not whose it is.
+FILLER_LABELS = frozenset({"example", "examples", "e.g.", "eg", "note", "use case", "use cases"})
 
 
 def stem(word: str) -> str:
@@ -102,7 +104,10 @@ def key_points(reference: str) -> list[KeyPoint]:
             text = clean(f"{label}: {body}" if label else body)
             if len(content_stems(text)) < 2 and not (label and body):
                 continue
-            points.append(KeyPoint(text, label or (heading if bullet else ""), _facets(clean(body))))
+            # A filler label ("Example: Fraud detection") says what kind of item it is, not whose: the heading's
+            # label ("When to use Real-Time") is the role a learner can swap.
+            own = "" if label.lower() in FILLER_LABELS else label
+            points.append(KeyPoint(text, own or (heading if bullet else label), _facets(clean(body))))
     if not points and clean(reference):
         whole = clean(reference)
         points.append(KeyPoint(whole, "", (whole,)))

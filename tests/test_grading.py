@@ -35,7 +35,8 @@ def deck(handbook_text):
 def test_key_points_keep_bullets_labels_and_headings():
     reference = (
         "Regularization adds penalty to loss function:\n- L1 (Lasso): Adds |weights|, sparse\n"
-        "- L2 (Ridge): Adds weights²\n**When to use Batch**:\n- Predictions not time-sensitive\n**Prevention**:"
+        "- L2 (Ridge): Adds weights²\n**When to use Batch**:\n- Predictions not time-sensitive\n"
+        "- Example: Nightly churn predictions\n**Prevention**:"
     )
     points = key_points(reference)
     assert [p.text for p in points] == [
@@ -43,8 +44,10 @@ def test_key_points_keep_bullets_labels_and_headings():
         "L1 (Lasso): Adds |weights|, sparse",
         "L2 (Ridge): Adds weights²",
         "Predictions not time-sensitive",
+        "Example: Nightly churn predictions",
     ]
-    assert [p.label for p in points] == ["", "L1 (Lasso)", "L2 (Ridge)", "When to use Batch"]
+    # "Example" says what kind of item a bullet is; the heading says whose it is, the role a learner can swap.
+    assert [p.label for p in points] == ["", "L1 (Lasso)", "L2 (Ridge)", "When to use Batch", "When to use Batch"]
     assert key_points("Underfitting")[0].text == "Underfitting"  # a term card's answer is one point
 
 
@@ -268,3 +271,46 @@ def test_a_term_card_answered_with_another_term_is_contradicted(
         assert not Grader(query_embedder).grade(answer, back).contradicted  # without the glossary it is only vague
     else:
         assert not reasons
+
+
+@pytest.mark.parametrize(
+    ("front", "answer", "other"),
+    [
+        (
+            "What is Underfitting?",
+            "When the model memorizes the training data and does poorly on new data.",
+            "Overfitting",
+        ),
+        (
+            "What is Gradient Descent?",
+            "Computing gradients with the chain rule, layer by layer backwards.",
+            "Backpropagation",
+        ),
+        ("What is Dropout?", "Randomly turning off some neurons during training.", ""),  # its own definition, reworded
+        (
+            "What is Learning Rate?",
+            "A number you set before training.",
+            "",
+        ),  # vague (a hyperparameter), not another term
+    ],
+)
+def test_a_definition_card_answered_with_another_terms_definition_is_contradicted(
+    handbook_text, deck, query_embedder, front, answer, other
+):
+    back = find_card(deck, front).back
+    result = Grader(query_embedder, glossary(handbook_text)).grade(answer, back)
+    reasons = [p.reason for p in result.contradicted if p.reason.startswith("that describes")]
+    if other:
+        assert result.score <= 1 and reasons == [f"that describes {other}: {dict(glossary(handbook_text))[other]}"]
+    else:
+        assert not reasons
+
+
+def test_a_point_naming_another_role_is_not_itself_a_role(grader, deck):
+    """A Hybrid point that names Batch ("Precompute what you can (batch)") does not make "batch for nightly jobs"
+    a swap; the swapped examples still are one."""
+    back = find_card(deck, "Scenario: Real-Time vs Batch Prediction. What would you do?").back
+    right = grader.grade("Batch for nightly jobs, real-time for fraud detection.", back)
+    swapped = grader.grade("Use real-time prediction for the nightly churn scores and batch for fraud detection.", back)
+    assert not right.contradicted
+    assert swapped.score <= 1 and any("When to use" in p.reason for p in swapped.contradicted)
