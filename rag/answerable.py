@@ -6,7 +6,8 @@ the best BM25 score, whether dense and BM25 agree on the top section, how much o
 vocabulary occurs in the retrieved text, the reranker's best score (rag/rerank.py: how likely a
 candidate teaches the answer; it replaced the best evidence score, tenth round), and how rare in English
 the question's rarest word the handbook never uses is (rag/unknown.py: "Wilcoxon", not "spreadsheet";
-eleventh round). The weights
+eleventh round), and how much that word lifts the question's best match (`lift`: "chatbot" brings the
+question nearer the LLM sections, "Kalman" brings it nowhere; thirteenth round). The weights
 and the threshold live in `answerable.json` beside this file, fitted by `hbrag eval decline --fit` on
 the labelled sets named in it (cross-validated figures in eval/README.md). Applying it needs no
 scikit-learn: it is a dot product.
@@ -21,9 +22,9 @@ from pathlib import Path
 
 from rag.fitted import logistic_fields, read_fitted, to_json
 
-FEATURES = ("dense", "bm25", "agree", "coverage", "rerank", "unknown")
+FEATURES = ("dense", "bm25", "agree", "coverage", "rerank", "unknown", "lift")
 MODEL_FILE = Path(__file__).resolve().parent / "answerable.json"
-FORMAT = 4
+FORMAT = 5
 
 
 @dataclass(frozen=True)

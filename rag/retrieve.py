@@ -19,7 +19,7 @@ from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.glossary import entries, expand
 from rag.rerank import DEPTH, POOL, Candidates, RerankModel, features
-from rag.unknown import unknown_word, vocabulary
+from rag.unknown import masked, unknown_word, vocabulary
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
 # Words that shape a question but name no topic: as BM25 terms they only add noise.
@@ -271,8 +271,13 @@ class Retriever:
             "coverage": self.coverage(question, fused[:5]),
             "rerank": teaching,
             "unknown": strength,
+            "lift": best - self._best(masked(question, word), allowed) if word else 0.0,
         }
         return Retrieval(hits=hits, best_score=best, signals=signals, build=self.build, unknown=word)
+
+    def _best(self, text: str, allowed: np.ndarray) -> float:
+        """The best dense similarity of `text` over the allowed chunks."""
+        return float((self.vectors[allowed] @ self.embed(text)).max()) if allowed.any() else 0.0
 
     def pool_features(self, question: str, options: RetrievalOptions) -> tuple[list[int], np.ndarray, list[int]]:
         """The fused order (no reranking), the pool the reranker reorders, and its feature rows: what

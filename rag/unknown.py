@@ -7,6 +7,11 @@ by common words. The strength is 5 minus the word's Zipf frequency (wordfreq: 7 
 "gini"), clipped to 0-5; 0 when every word is the handbook's own (in any spelling) or common. Names get no
 special weight: learners name their tools ("Excel", "Google"), eval/README.md, eleventh round.
 
+Rarity cannot tell "chatbot" (Zipf 2.3) from "Kalman" (2.5). What the word does to the question's match
+can: the embedder reads "chatbot" near the handbook's LLM sections, so the question matches the handbook
+better with it than with a placeholder (`masked`); "Kalman" or "heteroscedasticity" add nothing or pull
+away. That difference is the `lift` signal (rag/retrieve.py; thirteenth round).
+
     >>> vocab = vocabulary(["Gradient descent minimizes the loss."])
     >>> unknown_word("How do I minimise the loss?", vocab)
     ('', 0.0)
@@ -52,6 +57,15 @@ def _zipf(word: str) -> float:
 
     forms = {word, re.sub(r"s$", "", word), re.sub(r"ings$", "ing", word)}
     return max(zipf_frequency(f, "en") for f in forms)
+
+
+def masked(question: str, word: str) -> str:
+    """The question with `word` replaced by a placeholder: what it asks without the word the handbook lacks.
+
+    >>> masked("How can a chatbot answer from my documents?", "chatbot")
+    'How can a thing answer from my documents?'
+    """
+    return re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", "thing", question)
 
 
 def unknown_word(question: str, vocab: frozenset[str]) -> tuple[str, float]:

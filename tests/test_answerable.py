@@ -16,11 +16,14 @@ from tests.conftest import HBRAG
 def test_the_shipped_model_reads_strictly_and_rises_with_evidence(tmp_path):
     model = AnswerabilityModel.load()
     assert set(model.weights) == set(FEATURES) and 0 < model.threshold < 1
-    weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "rerank": -6.0, "unknown": 4.0}
-    strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "rerank": 3.0, "unknown": 0.0}
+    weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "rerank": -6.0, "unknown": 4.0, "lift": -0.05}
+    strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "rerank": 3.0, "unknown": 0.0, "lift": 0.0}
     assert not model.answerable(weak) and model.answerable(strong)
-    # A rare word the handbook never uses ("heteroscedasticity") lowers the odds, all else equal.
+    # A rare word the handbook never uses ("heteroscedasticity") lowers the odds, all else equal ...
     assert model.probability({**strong, "unknown": 4.0}) < model.probability(strong)
+    # ... less when the word brings the question nearer the handbook ("chatbot" to its LLM sections).
+    rare = {**strong, "unknown": 2.7}
+    assert model.probability({**rare, "lift": -0.05}) < model.probability({**rare, "lift": 0.05})
     assert 0 < model.floor < model.threshold and not model.shows_closest(weak)
     other = tmp_path / "m.json"
     other.write_text(json.dumps({**json.loads(MODEL_FILE.read_text()), "features": ["dense"]}))

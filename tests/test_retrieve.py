@@ -80,3 +80,18 @@ def test_glossary_module_examples():
     import rag.glossary
 
     assert doctest.testmod(rag.glossary).failed == 0 and doctest.testmod(ingest.markdown).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("question", "word"),
+    [("How can a chatbot answer from my company's documents?", "chatbot"), ("What is a Kalman filter?", "Kalman")],
+)
+def test_lift_is_what_the_unknown_word_adds_to_the_best_match(assistant, question, word):
+    """Declining weighs a word the handbook lacks by what it does to the question's match (rag/unknown.py)."""
+    r = assistant.retriever
+    found = r.search(question, RetrievalOptions(k=3))
+    masked = question.replace(word, "thing")
+    best_masked = float((r.vectors @ r.embed(masked)).max())
+    assert found.unknown == word
+    assert found.signals["lift"] == pytest.approx(found.best_score - best_masked, abs=1e-6)
+    assert r.search("What is overfitting?", RetrievalOptions(k=3)).signals["lift"] == 0.0  # no unknown word
