@@ -74,6 +74,7 @@ NEGATORS = frozenset({"not", "no", "never", "cannot", "without", "instead", "nor
 _NEGATING_VERBS = frozenset({"avoid", "prevent", "stop", "lack", "fail", "reduc", "limit", "mitig", "combat"})
 # Words that make "A <rel> B" directional, so "A from B" and "B from A" say different things.
 RELATIONS = frozenset({"from", "given", "assuming", "causes", "cause", "before", "after", "than", "into", "to", "|"})
+SOURCE, TARGET = frozenset({"from"}), frozenset({"into"})
 
 
 # Everyday phrases for a word of an opposite pair, read as that word: "reads the tokens one at a time" says
@@ -207,7 +208,8 @@ def _phrase_flip(pw: list[str], cw: list[str], a: str, b: str) -> str:
 
 
 def reversed_roles(point: str, clause: str) -> str:
-    """Two shared terms related in one order by the handbook and in the other by the learner (A from B / B from A)."""
+    """Two shared terms related in one order by the handbook and in the other by the learner (A from B / B from A);
+    not a converse (A from B / B into A)."""
     p_words, c_words = words(point), words(clause)
 
     def positions(ws: list[str]) -> dict[str, int]:
@@ -225,7 +227,10 @@ def reversed_roles(point: str, clause: str) -> str:
                 continue
             p_between = set(p_words[min(px, py) + 1 : max(px, py)])
             c_between = set(c_words[min(cx, cy) + 1 : max(cx, cy)])
-            if p_between & RELATIONS and c_between & RELATIONS:
+            p_rel, c_rel = p_between & RELATIONS, c_between & RELATIONS
+            # A converse ("representation from input" against "input into a representation") says the same thing.
+            converse = {frozenset(p_rel), frozenset(c_rel)} in ({SOURCE, TARGET}, {SOURCE, frozenset({"to"})})
+            if p_rel and c_rel and not converse:
                 return f"reverses {p_words[px]} and {p_words[py]}"
     return ""
 

@@ -22,6 +22,7 @@ its check part is never used to choose anything. The local model never decides a
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -43,6 +44,7 @@ MIN_WORDS = 3
 MAX_ROLES = 3
 DESCRIBES = 0.60  # chosen on the fit part (eval/README.md, thirteenth round)
 MARGIN = 0.10
+RARE = 3  # a word in at most this many glossary definitions names one
 
 PARAMS = {"w_cos": W_COS, "lo": LO, "hi": HI, "align": ALIGN, "gamma": GAMMA}  # what calibration searches
 
@@ -148,6 +150,7 @@ class Grader:
         """A new glossary (the handbook changed) drops the embedded definitions of the old one."""
         self._glossary = terms
         self._definitions: np.ndarray | None = None  # the definitions, embedded when a definition card is dealt
+        self._rarity: Counter[str] | None = None  # in how many definitions each content stem occurs
 
     def _confusion(self, answer: str, reference: str, vector: np.ndarray) -> tuple[str, str]:
         """Why the answer is another glossary term where this card's belongs (its name, or its definition), or
@@ -163,9 +166,17 @@ class Grader:
         sims = self._definitions @ vector
         own = definitions.index(reference)
         other = max((j for j in range(len(terms)) if j != own), key=lambda j: sims[j])
-        if sims[other] >= DESCRIBES and sims[other] - sims[own] >= MARGIN:
+        if sims[other] >= DESCRIBES and sims[other] - sims[own] >= MARGIN and self._names(answer, definitions[other]):
             return f"that describes {terms[other]}: {definitions[other]}", answer
         return "", ""
+
+    def _names(self, answer: str, definition: str) -> bool:
+        """The answer uses a word that marks this definition out among the glossary's (in at most RARE of them):
+        "train" and "model" are in many, so "A way to train a model" describes no term in particular."""
+        if self._rarity is None:
+            self._rarity = Counter(s for d in self.glossary.values() for s in set(content_stems(d)))
+        own = set(content_stems(definition))
+        return any(self._rarity[s] <= RARE for s in own & set(content_stems(answer)))
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)

@@ -81,6 +81,14 @@ def test_clauses_cut_where_a_new_claim_starts():
         (negation, "Test: Final evaluation (never touch during development)", "you touch the test set to tune", 1),
         (reversed_roles, "Predict context from word", "predicts the word from its context", 1),
         (reversed_roles, "Predict context from word", "predicts the context from a word", 0),
+        # A converse says the same thing; a synonym of the relation still reverses.
+        (reversed_roles, "Creates representation from input", "turns the input into a representation", 0),
+        (
+            reversed_roles,
+            "Probability of the data assuming the null is true",
+            "probability of the null given the data",
+            1,
+        ),
         (numbers, "If p < 0.05 reject the null", "reject the null when p < 0.5", 1),
         (numbers, "If p < 0.05 reject the null", "below 0.05 we reject the null", 0),
     ],
@@ -288,11 +296,8 @@ def test_a_term_card_answered_with_another_term_is_contradicted(
             "Backpropagation",
         ),
         ("What is Dropout?", "Randomly turning off some neurons during training.", ""),  # its own definition, reworded
-        (
-            "What is Learning Rate?",
-            "A number you set before training.",
-            "",
-        ),  # vague (a hyperparameter), not another term
+        ("What is Learning Rate?", "A number you set before training.", ""),  # vague: a hyperparameter, no other term
+        ("What is Gradient Descent?", "A way to train a model.", ""),  # near Inference only in words many terms use
     ],
 )
 def test_a_definition_card_answered_with_another_terms_definition_is_contradicted(
