@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -120,3 +121,17 @@ def served(runtime):
     app = launch(runtime, port=port, prevent_thread_lock=True, quiet=True)
     yield f"http://127.0.0.1:{port}/"
     app.close()
+
+
+@pytest.fixture
+def wide_doubt(tmp_path) -> str:
+    """The shipped answerability model with its floor lowered to 0.15, as a file for HBRAG_ANSWERABILITY_MODEL.
+
+    The band where a declined question still shows its closest passages (floor to threshold) moves with every
+    refit; lowered, it holds the everyday-words ice-cream question (p about 0.18) and not an out-of-field one
+    (Mona Lisa, about 0.11), so tests of that band do not depend on where the last refit put it."""
+    from rag.answerable import MODEL_FILE
+
+    path = tmp_path / "answerable-wide.json"
+    path.write_text(json.dumps({**json.loads(MODEL_FILE.read_text()), "floor": 0.15}))
+    return str(path)

@@ -80,8 +80,9 @@ def test_a_decline_names_the_word_the_handbook_never_uses(cli_env):
     assert out.stdout.startswith('I could not find this in the handbook, which never uses the word "Wilcoxon".')
 
 
-def test_a_doubtful_decline_prints_the_closest_passages(cli_env):
-    out = hbrag(["ask", "Does ice cream sales rising with drownings mean one causes the other?"], cli_env)
+def test_a_doubtful_decline_prints_the_closest_passages(cli_env, wide_doubt):
+    question = "Does ice cream sales rising with drownings mean one causes the other?"
+    out = hbrag(["ask", question], {**cli_env, "HBRAG_ANSWERABILITY_MODEL": wide_doubt})
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("I could not find a clear answer in the handbook.")
     assert "Closest in the handbook:" in out.stdout and "Correlation vs Causation" in out.stdout

@@ -117,7 +117,7 @@ def test_answer_eval_end_to_end(cli_env, runs_dir):
     assert (run / "metrics_by_mode.png").exists() and "Worst 10" in (run / "report.md").read_text()
 
 
-def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path):
+def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path, wide_doubt):
     """A question file without references: counted as answered, declined, fell back, header dumps; with gold
     sections, whether the handbook passages shown come from them."""
     missing = "Section 4 — Exploratory Data Analysis (EDA) > Handling Missing Data"
@@ -134,7 +134,8 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path):
     ]
     questions = tmp_path / "q.jsonl"
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    out = _eval_answers(cli_env, runs_dir, "--questions", str(questions), "--mode", "rag")
+    env = {**cli_env, "HBRAG_ANSWERABILITY_MODEL": wide_doubt}
+    out = _eval_answers(env, runs_dir, "--questions", str(questions), "--mode", "rag")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)["summary"]["modes"]["rag/full"]
     assert summary["questions"] == 5 and summary["declined_rate"] == 0.4 and summary["closest_rate"] == 0.2
