@@ -84,7 +84,11 @@ def test_declined_question_is_a_message_not_an_error(client):
     assert len(offered["samples"]) == 3 and offered["visible"]  # the closest handbook questions, as buttons
 
 
-def test_doubtful_decline_shows_the_closest_passages(client):
+def test_doubtful_decline_shows_the_closest_passages(client, runtime, monkeypatch):
+    from dataclasses import replace
+
+    # The band moves with every refit: lowered to 0.15, it holds this question (p about 0.18), as in conftest.
+    monkeypatch.setattr(runtime.assistant, "answerability", replace(runtime.assistant.answerability, floor=0.15))
     history, sources, timings, _ = client.predict(
         user("Does ice cream sales rising with drownings mean one causes the other?"),
         3,
