@@ -42,6 +42,13 @@ class Chunk:
         return " > ".join(self.section_path)
 
     @property
+    def title(self) -> str:
+        """How a reader finds it in a list: its section, and a bank chunk's question after it, so two answers of
+        "LLM Questions" read as the two questions they answer."""
+        first = self.text.split("\n", 1)[0].strip().strip("*").strip()
+        return f"{self.section} > {first}" if self.qid and first.startswith(self.qid) else self.section
+
+    @property
     def embed_text(self) -> str:
         # The heading path carries the topic that the passage itself often leaves implicit; box-drawing
         # diagrams are noise to the embedding model (their labels stay).

@@ -69,7 +69,7 @@ def never_uses(sentence: str, word: str) -> str:
 
 
 def decline_message(hits: list[Hit], unknown: str = "") -> str:
-    nearest = "; ".join(dict.fromkeys(h.chunk.section for h in hits)) or "none"
+    nearest = "; ".join(dict.fromkeys(h.chunk.title for h in hits)) or "none"
     return f"{never_uses(DECLINED, unknown)} The nearest sections I found: {nearest}."
 
 

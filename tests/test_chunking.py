@@ -182,3 +182,11 @@ def test_ids_are_stable_and_unique(handbook_chunks, handbook_text):
     again = chunk_markdown(handbook_text)
     assert [c.id for c in again] == [c.id for c in handbook_chunks]
     assert len({c.id for c in handbook_chunks}) == len(handbook_chunks)
+
+
+def test_a_bank_chunk_is_titled_by_its_question(handbook_chunks):
+    """Two answers of "LLM Questions" read as the two questions they answer, in the lists a learner scans."""
+    by_qid = {c.qid: c for c in handbook_chunks if c.qid}
+    assert by_qid["Q37"].title == f"{by_qid['Q37'].section} > Q37: Explain RAG (Retrieval Augmented Generation)."
+    prose = next(c for c in handbook_chunks if c.kind == "prose")
+    assert prose.title == prose.section

@@ -62,7 +62,7 @@ def sources_markdown(answer: Answer) -> str:
         c = hit.chunk
         mark = " · quoted in the answer" if answer.quoted(hit) else ""
         lines.append(
-            f'<details class="source"><summary>{html.escape(c.section)} '
+            f'<details class="source"><summary>{html.escape(c.title)} '
             f"<small>(lines {c.line_start}-{c.line_end}, similarity {hit.score:.2f}{mark})</small></summary>"
             f'<pre class="source-text">{_one_line(c.text)}</pre></details>'
         )

@@ -132,7 +132,7 @@ def _print_sources(answer: Any) -> None:
     for h in answer.sources:
         c = h.chunk
         mark = "  · quoted above" if answer.quoted(h) else ""
-        click.echo(f"  - {c.section}  (handbook lines {c.line_start}-{c.line_end}){mark}")
+        click.echo(f"  - {c.title}  (handbook lines {c.line_start}-{c.line_end}){mark}")
 
 
 def _print_timings(answer: Any) -> None:
