@@ -22,6 +22,7 @@ from rag.rerank import DEPTH, POOL, Candidates, RerankModel, features
 from rag.unknown import masked, unknown_word, vocabulary
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
+WARM_BATCH = 128  # texts embedded per step of `Retriever.warm`, so it can stop between steps
 # Words that shape a question but name no topic: as BM25 terms they only add noise.
 QUESTION_WORDS = (
     "explain",
@@ -310,13 +311,19 @@ class Retriever:
             words=[len(self.chunks[i].text.split()) for i in pool],
         )
 
-    def warm(self) -> None:
+    def warm(self, stop: threading.Event | None = None) -> None:
         """Embed every chunk's title and passages now (about 4 s on 2 cores) instead of when it is first a
         candidate, so a served session's first questions rerank as fast as later ones (0.2 s vs 10 ms).
-        One batch, outside the lock, then saved once; searches run beside it."""
+        Batches outside the lock, then saved once; searches run beside it. `stop` ends it between batches: a
+        process leaving while ONNX Runtime embeds in this thread aborts ("terminate called without an active
+        exception") instead of exiting."""
         with self._lock:
             chunks = list(self.chunks)
-        self.texts([t for c in chunks for t in _view_texts(c)] + self._glossary_texts)
+        texts = [t for c in chunks for t in _view_texts(c)] + self._glossary_texts
+        for start in range(0, len(texts), WARM_BATCH):
+            if stop is not None and stop.is_set():
+                return
+            self.texts(texts[start : start + WARM_BATCH])
         self.texts.flush()
         for i in range(len(chunks)):
             with self._lock:

@@ -95,3 +95,33 @@ def test_lift_is_what_the_unknown_word_adds_to_the_best_match(assistant, questio
     assert found.unknown == word
     assert found.signals["lift"] == pytest.approx(found.best_score - best_masked, abs=1e-6)
     assert r.search("What is overfitting?", RetrievalOptions(k=3)).signals["lift"] == 0.0  # no unknown word
+
+
+def test_warm_up_stops_between_batches(runtime, query_embedder):
+    """A process leaving during the web chat's warm-up stops it after the batch in hand (ui/app.py), instead of
+    exiting while ONNX Runtime embeds in that thread, which aborts the process."""
+    import threading
+
+    from rag.retrieve import WARM_BATCH, Retriever
+
+    class NoExport:  # the session's embedder without its export path: nothing cached on disk, nothing read
+        def embed_documents(self, texts):
+            return query_embedder.embed_documents(texts)
+
+        def embed_query(self, text):
+            return query_embedder.embed_query(text)
+
+    class AfterOneBatch(threading.Event):
+        calls = 0
+
+        def is_set(self) -> bool:
+            self.calls += 1
+            return self.calls > 1
+
+    retriever = Retriever(runtime.store, NoExport())
+    stopped = threading.Event()
+    stopped.set()
+    retriever.warm(stopped)
+    assert len(retriever.texts) == 0
+    retriever.warm(AfterOneBatch())
+    assert 0 < len(retriever.texts) <= WARM_BATCH  # one batch (repeated titles are embedded once)

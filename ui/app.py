@@ -7,6 +7,7 @@ retrieval-only views (the handbook browser) are outside that queue and stay resp
 
 from __future__ import annotations
 
+import atexit
 import html
 import logging
 import threading
@@ -258,6 +259,11 @@ def extra_tabs(gr: Any, runtime: Runtime) -> None:
     study_tab(gr, runtime)
 
 
+def _stop_warming(stop: threading.Event, warming: threading.Thread) -> None:
+    stop.set()
+    warming.join(timeout=60)
+
+
 def launch(runtime: Runtime, host: str | None = None, port: int | None = None, **kwargs: Any) -> Any:
     """Serve the app on loopback by default; basic auth from the settings; no share link, no uploads."""
     s = runtime.settings
@@ -266,7 +272,12 @@ def launch(runtime: Runtime, host: str | None = None, port: int | None = None, *
     if host not in ("127.0.0.1", "localhost", "::1") and auth is None:
         log.warning("serving on %s without authentication: set HBRAG_UI_USER and HBRAG_UI_PASSWORD", host)
     app = build_app(runtime)
-    threading.Thread(target=runtime.retriever.warm, name="hbrag-warm", daemon=True).start()
+    stop = threading.Event()
+    warming = threading.Thread(target=runtime.retriever.warm, args=(stop,), name="hbrag-warm", daemon=True)
+    warming.start()
+    # Leaving during the warm-up (Ctrl-C in the first seconds, a short test run) waits for the batch in hand
+    # (atexit runs before daemon threads are stopped), not for the whole warm-up.
+    atexit.register(_stop_warming, stop, warming)
     app.queue(default_concurrency_limit=4, max_size=64)
     app.launch(
         server_name=host,
