@@ -74,7 +74,8 @@ NEGATORS = frozenset({"not", "no", "never", "cannot", "without", "instead", "nor
 _NEGATING_VERBS = frozenset({"avoid", "prevent", "stop", "lack", "fail", "reduc", "limit", "mitig", "combat"})
 # Words that make "A <rel> B" directional, so "A from B" and "B from A" say different things.
 RELATIONS = frozenset({"from", "given", "assuming", "causes", "cause", "before", "after", "than", "into", "to", "|"})
-SOURCE, TARGET = frozenset({"from"}), frozenset({"into"})
+# "A from B" says what "B into A" or "B to A" says: a converse, not a reversal.
+SOURCE, TARGETS = frozenset({"from"}), (frozenset({"into"}), frozenset({"to"}))
 
 
 # Everyday phrases for a word of an opposite pair, read as that word: "reads the tokens one at a time" says
@@ -229,7 +230,7 @@ def reversed_roles(point: str, clause: str) -> str:
             c_between = set(c_words[min(cx, cy) + 1 : max(cx, cy)])
             p_rel, c_rel = p_between & RELATIONS, c_between & RELATIONS
             # A converse ("representation from input" against "input into a representation") says the same thing.
-            converse = {frozenset(p_rel), frozenset(c_rel)} in ({SOURCE, TARGET}, {SOURCE, frozenset({"to"})})
+            converse = any({frozenset(p_rel), frozenset(c_rel)} == {SOURCE, target} for target in TARGETS)
             if p_rel and c_rel and not converse:
                 return f"reverses {p_words[px]} and {p_words[py]}"
     return ""
