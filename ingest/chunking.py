@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ingest.markdown import Block, Section, parse_sections
+from ingest.questions import asked
 
 # Bump when the chunking changes, so existing indexes are rebuilt rather than silently mixed.
 CHUNKER_VERSION = "2"
@@ -45,8 +46,12 @@ class Chunk:
     def title(self) -> str:
         """How a reader finds it in a list: its section, and a bank chunk's question after it, so two answers of
         "LLM Questions" read as the two questions they answer."""
-        first = self.text.split("\n", 1)[0].strip().strip("*").strip()
-        return f"{self.section} > {first}" if self.qid and first.startswith(self.qid) else self.section
+        return f"{self.section} > {self.qid}: {self.asks}" if self.qid else self.section
+
+    @property
+    def asks(self) -> str:
+        """What a bank chunk asks: its question, or its scenario's title (ingest/questions.py)."""
+        return asked(self.text.split("\n", 1)[0], self.section_path)
 
     @property
     def embed_text(self) -> str:

@@ -13,7 +13,6 @@ import numpy as np
 
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
-from ingest.questions import asked
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence
 from rag.guard import Gate, distinctive_rows, gated, is_refusal, row_fields, row_subjects, terms
@@ -76,10 +75,6 @@ def decline_message(hits: list[Hit], unknown: str = "") -> str:
 def closest_message(unknown: str = "") -> str:
     head, tail = CLOSEST.split(". ", 1)
     return f"{never_uses(head + '.', unknown)} {tail}"
-
-
-def _asked(chunk: Chunk) -> str:
-    return asked(chunk.text.split("\n", 1)[0], chunk.section_path)
 
 
 def _without_model(started: float, retrieve_ms: float) -> dict[str, float]:
@@ -327,7 +322,7 @@ class Assistant:
         gold bank question or scenario is among the three for 72-79 % of the unseen everyday-words
         questions whose gold has one, against 21-44 % by the question text alone (eval/README.md).
         """
-        return [_asked(c) for c in self.suggested(question, n)]
+        return [c.asks for c in self.suggested(question, n)]
 
     def suggested(self, question: str, n: int = 3) -> list[Chunk]:
         """The bank chunks behind `suggestions`, nearest first, one per question or scenario."""
@@ -339,7 +334,7 @@ class Assistant:
         chosen: dict[str, Chunk] = {}
         for j in np.argsort(-sims):
             chunk = r.chunks[bank[j]]
-            chosen.setdefault(_asked(chunk), chunk)
+            chosen.setdefault(chunk.asks, chunk)
             if len(chosen) == n:
                 break
         return list(chosen.values())

@@ -277,8 +277,8 @@ class Retriever:
         return Retrieval(hits=hits, best_score=best, signals=signals, build=self.build, unknown=word)
 
     def _best(self, text: str, allowed: np.ndarray) -> float:
-        """The best dense similarity of `text` over the allowed chunks."""
-        return float((self.vectors[allowed] @ self.embed(text)).max()) if allowed.any() else 0.0
+        """The best dense similarity of `text` over the allowed chunks (as `best` is taken in `_search`)."""
+        return float((self.vectors @ self.embed(text))[allowed].max()) if allowed.any() else 0.0
 
     def pool_features(self, question: str, options: RetrievalOptions) -> tuple[list[int], np.ndarray, list[int]]:
         """The fused order (no reranking), the pool the reranker reorders, and its feature rows: what

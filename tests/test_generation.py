@@ -9,6 +9,7 @@ from rag.assistant import DECLINED, clean_question
 from rag.guard import is_refusal
 from rag.llm import guard_loops, is_looping, trim_loop
 from rag.prompt import NOT_COVERED, build_messages, cited_numbers
+from tests.conftest import WIDE_FLOOR
 
 
 def test_build_messages_numbers_the_facts_after_the_question():
@@ -152,8 +153,7 @@ def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime
     from rag.assistant import CLOSEST, Assistant
 
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
-    # The band moves with every refit: lowered to 0.15, it holds this question (p about 0.18), as in conftest.
-    assistant.answerability = replace(assistant.answerability, floor=0.15)
+    assistant.answerability = replace(assistant.answerability, floor=WIDE_FLOOR)  # see conftest
     answer = assistant.ask("Does ice cream sales rising with drownings mean one causes the other?")
     p = answer.signals["probability"]
     assert assistant.answerability.floor <= p < assistant.answerability.threshold
