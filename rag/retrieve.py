@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -105,7 +106,8 @@ class _Ranked:
     """One question's rankings before any reranking (indices into the retriever's chunks)."""
 
     query: np.ndarray
-    similarity: np.ndarray
+    similarity: np.ndarray  # the plain cosine: a hit's score and what declining reads
+    ranking: np.ndarray  # the cosine with the question moved by the query adapter (= similarity without one)
     dense: list[int]
     bm25: list[int]
     bm25_scores: np.ndarray
@@ -120,10 +122,17 @@ class _IndexMoved(Exception):
 class Retriever:
     """Holds what retrieval needs in memory (BM25 index, chunk vectors); the vectors live in Chroma."""
 
-    def __init__(self, store: IndexStore, embedder: Any, reranker: RerankModel | None = None) -> None:
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Any,
+        reranker: RerankModel | None = None,
+        adapter: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.reranker = reranker
+        self.adapter = adapter  # rag/adapter.py: moves the question's vector for ranking only
         # Short texts (passages, titles) embedded once, kept beside the model's ONNX export for the next
         # process; the evidence selection shares them.
         export = getattr(embedder, "path", None)
@@ -216,10 +225,12 @@ class Retriever:
             raise HbragError(f"unknown retriever {options.retriever!r}: choose one of {', '.join(RETRIEVERS)}")
         query = self.embed(question)
         similarity = self.vectors @ query
+        moved = self.adapter(query) if self.adapter is not None else query
+        ranking = similarity if self.adapter is None else self.vectors @ moved
         depth = max(options.depth, options.k)
         rankings: list[list[int]] = []
         weights: list[float] = []
-        dense = self.dense_ranking(query, depth, options.exclude_bank)
+        dense = self.dense_ranking(moved, depth, options.exclude_bank)
         expanded = self.bm25_query(question, query, options)
         bm25_scores = _bm25_scores(self._bm25, expanded, len(self.chunks))
         own = bm25_scores if expanded == question else _bm25_scores(self._bm25, question, len(self.chunks))
@@ -233,10 +244,10 @@ class Retriever:
         fused = [
             i
             for i, _ in reciprocal_rank_fusion(
-                rankings, weights, k=options.rrf_k, tie_break=dict(enumerate(similarity.tolist()))
+                rankings, weights, k=options.rrf_k, tie_break=dict(enumerate(ranking.tolist()))
             )
         ]
-        return _Ranked(query, similarity, dense, bm25, bm25_scores, fused, own)
+        return _Ranked(query, similarity, ranking, dense, bm25, bm25_scores, fused, own)
 
     def bm25_query(self, question: str, query: np.ndarray, options: RetrievalOptions) -> str:
         """The question, with the glossary terms whose definitions are closest to it (rag/glossary.py)."""
@@ -299,7 +310,7 @@ class Retriever:
         views = [self._view(i) for i in pool]
         terms = content_terms(question)
         return Candidates(
-            dense=r.similarity[pool].astype(np.float64),
+            dense=r.ranking[pool].astype(np.float64),
             bm25=r.bm25_scores[pool].astype(np.float64),
             dense_rank=[r.dense.index(i) if i in r.dense else DEPTH for i in pool],
             bm25_rank=[r.bm25.index(i) if i in r.bm25 else DEPTH for i in pool],

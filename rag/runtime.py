@@ -23,6 +23,7 @@ from ingest.embeddings import (
 from ingest.errors import HbragError
 from ingest.index import IndexStore
 from ingest.pipeline import IngestReport, ingest_handbook, read_handbook, sha256
+from rag.adapter import QueryAdapter
 from rag.assistant import Assistant
 from rag.llm import LocalLLM
 from rag.retrieve import Retriever
@@ -100,7 +101,24 @@ class Runtime:
         path = s.rerank_model or MODEL_FILE
         # Loaded even with --no-rerank when it exists: its score is one of the answerability signals.
         reranker = RerankModel.load(path) if s.rerank or path.exists() else None
-        return Retriever(self.store, self.query_embedder, reranker)
+        return Retriever(self.store, self.query_embedder, reranker, self.adapter)
+
+    @cached_property
+    def adapter(self) -> QueryAdapter | None:
+        """The shipped query adapter, when on and fitted on the handbook and embedding model this index has."""
+        from rag.adapter import ADAPTER_FILE
+
+        if not (self.settings.adapter and ADAPTER_FILE.exists()):
+            return None
+        adapter = QueryAdapter.load(ADAPTER_FILE)
+        manifest = self.store.manifest()
+        if manifest is None or adapter.handbook != manifest.handbook_sha256:
+            self.notify("The query adapter was fitted on another handbook: ranking without it.")
+            return None
+        if adapter.fitted_on.get("embedding_model") != manifest.embedding_model:
+            self.notify("The query adapter was fitted for another embedding model: ranking without it.")
+            return None
+        return adapter
 
     def make_llm(self) -> Any:
         s = self.settings

@@ -60,6 +60,9 @@ class Settings:
     merge_adjacent: bool = True
     rerank: bool = True  # the fused top 10 reordered so the teaching section comes first (rag/rerank.py)
     rerank_model: Path | None = None  # None: rag/rerank.json (fitted by `hbrag eval rerank --fit`)
+    # The question's vector moved toward where learners' questions' teaching sections lie, for ranking only
+    # (rag/adapter.py; fitted on this handbook, so an index built from another one gets none).
+    adapter: bool = True
     answerability_model: Path | None = None  # None: rag/answerable.json (fitted by `hbrag eval decline --fit`)
     # Generation
     temperature: float = 0.2

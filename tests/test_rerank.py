@@ -13,7 +13,7 @@ from eval.dataset import DATA_DIR
 from ingest.errors import HbragError
 from rag.evidence import SAME_QUESTION
 from rag.rerank import FEATURES, Candidates, RerankModel, features, order, pinned
-from rag.retrieve import RetrievalOptions
+from rag.retrieve import RetrievalOptions, Retriever
 from tests.conftest import HBRAG
 
 
@@ -76,9 +76,9 @@ def _write(tmp_path, text: str):
     return path
 
 
-# Everyday phrasings (in no eval set) whose teaching section fusion ranks below a neighbour sharing a word.
+# Everyday phrasings (in no eval set) whose teaching section fusion ranks below a neighbour sharing a word
+# when the question's vector is not moved by the query adapter (which, on, puts these first already).
 CASES = [
-    ("How do I find which customer groups exist when nobody labelled them?", "Clustering Algorithms"),
     (
         "My numbers go from 1 to a million in one column. Should I rescale them for a distance-based model?",
         "Feature Scaling",
@@ -87,12 +87,16 @@ CASES = [
 ]
 
 
+@pytest.fixture(scope="module")
+def plain(runtime) -> Retriever:
+    """The session's index, embedder and reranker with no query adapter: the reranker's own effect."""
+    retriever = runtime.retriever
+    return Retriever(retriever.store, retriever.embedder, retriever.reranker, adapter=None)
+
+
 @pytest.mark.parametrize(("question", "section"), CASES)
-def test_the_teaching_section_comes_first_only_with_the_reranker(assistant, question, section):
-    first = {
-        rerank: assistant.retriever.search(question, RetrievalOptions(k=3, rerank=rerank)).hits[0].chunk
-        for rerank in (True, False)
-    }
+def test_the_teaching_section_comes_first_only_with_the_reranker(plain, question, section):
+    first = {r: plain.search(question, RetrievalOptions(k=3, rerank=r)).hits[0].chunk for r in (True, False)}
     assert first[True].section_path[-1] == section
     assert first[False].section_path[-1] != section
 
@@ -103,15 +107,19 @@ def test_the_bank_answer_to_the_same_question_stays_first(assistant):
 
 
 def test_no_rerank_flag_gives_the_fused_order(cli_env):
-    question = CASES[0][0]
+    question, section = CASES[0]
     firsts = []
     for flag in ("--rerank", "--no-rerank"):
         out = subprocess.run(
-            [*HBRAG, "retrieve", flag, "--json", question], env=cli_env, capture_output=True, text=True, timeout=300
+            [*HBRAG, "retrieve", flag, "--no-adapter", "--json", question],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert out.returncode == 0, out.stderr
         firsts.append(json.loads(out.stdout)["hits"][0]["section"])
-    assert firsts[0].endswith("Clustering Algorithms") and not firsts[1].endswith("Clustering Algorithms")
+    assert firsts[0].endswith(section) and not firsts[1].endswith(section)
 
 
 @pytest.mark.slow
@@ -154,11 +162,22 @@ def test_warming_embeds_every_chunk_once_so_searches_embed_no_passage(assistant)
 
 def test_the_reranker_s_best_score_is_an_answerability_signal_even_without_reordering(assistant):
     """A chunk that teaches the answer among the candidates scores high; a question from outside the field
-    finds none. The score is there with --no-rerank too, so declining does not change with the order."""
+    finds none (on average: one question can go either way, eval/README.md has the ROC AUC). The score is
+    there with --no-rerank too, so declining does not change with the order."""
     search = assistant.retriever.search
-    covered = {r: search(CASES[2][0], RetrievalOptions(rerank=r)).signals["rerank"] for r in (True, False)}
-    outside = search("How long should I boil an egg for a runny yolk?", RetrievalOptions()).signals["rerank"]
-    assert covered[True] == covered[False] > outside
+    covered = [q for q, _ in CASES] + [
+        "My model was great in testing but falls apart with real customers. Why?",
+        "Can I reuse a network trained on millions of photos for my small dataset?",
+    ]
+    outside = [
+        "How long should I boil an egg for a runny yolk?",
+        "What is the capital of France?",
+        "How do I change a flat tyre on my bike?",
+        "Which houseplants need little light?",
+    ]
+    score = {r: [search(q, RetrievalOptions(rerank=r)).signals["rerank"] for q in covered] for r in (True, False)}
+    assert score[True] == score[False]
+    assert np.mean(score[True]) > np.mean([search(q, RetrievalOptions()).signals["rerank"] for q in outside]) + 0.5
 
 
 def test_another_retriever_keeps_its_order_but_still_gets_the_score(assistant):

@@ -58,6 +58,11 @@ def retrieval_options(f: Callable) -> Callable:
         default=None,
         help="Reorder the fused candidates so the teaching section comes first [HBRAG_RERANK].",
     )(f)
+    f = click.option(
+        "--adapter/--no-adapter",
+        default=None,
+        help="Rank with the question's vector moved by the fitted query adapter [HBRAG_ADAPTER].",
+    )(f)
     return f
 
 
@@ -288,6 +293,7 @@ def info(as_json: bool, **flags: Any) -> None:
     """Where the index is, what it holds, and which models are configured."""
     from ingest.embeddings import default_embedding_model_path
     from ingest.index import IndexStore
+    from rag.adapter import ADAPTER_FILE
     from rag.answerable import MODEL_FILE as ANSWERABLE_FILE
     from rag.llm import default_model_path
     from rag.rerank import MODEL_FILE as RERANK_FILE
@@ -314,6 +320,7 @@ def info(as_json: bool, **flags: Any) -> None:
         "llm": settings.llm_url or model,
         "retriever": settings.retriever,
         "reranker": str(settings.rerank_model or RERANK_FILE) if settings.rerank else "off",
+        "query_adapter": str(ADAPTER_FILE) if settings.adapter else "off",
         "answerability_model": str(settings.answerability_model or ANSWERABLE_FILE),
         "k": settings.k,
     }

@@ -1,0 +1,80 @@
+"""A learned linear map on the question's vector, so a learner's everyday words land near the section that
+teaches them.
+
+MiniLM reads "my model was great in testing but falls apart with real customers" far from "Model Works
+Locally, Fails in Production": the words differ and the handbook's own terms never appear. A square matrix,
+fitted on labelled learner questions against the index's chunk vectors and held close to the identity,
+moves a question's vector toward where such questions' teaching sections lie (an "embedding adapter"); the
+chunk vectors are untouched, so nothing is re-indexed. It serves the ranking only: the dense list and the
+reranker's dense features. What a hit's score shows and what declining reads stay the plain cosine, since
+the map is fitted to answerable questions and would pull any question toward some section.
+
+The matrix lives in `adapter.npz` beside this file with what it was fitted on (the handbook's hash among
+it): an index built from another handbook gets no adapter. Fitted by `hbrag eval adapter --fit`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ingest.errors import HbragError
+
+ADAPTER_FILE = Path(__file__).resolve().parent / "adapter.npz"
+FORMAT = 1
+FIT_COMMAND = "hbrag eval adapter --fit"
+
+
+@dataclass(frozen=True)
+class QueryAdapter:
+    """`matrix @ question vector`, renormalised: cosines against the chunk vectors stay cosines."""
+
+    matrix: np.ndarray
+    fitted_on: dict[str, Any]
+
+    def __call__(self, vector: np.ndarray) -> np.ndarray:
+        moved = self.matrix @ vector
+        return (moved / max(float(np.linalg.norm(moved)), 1e-12)).astype(np.float32)
+
+    @property
+    def handbook(self) -> str:
+        return str(self.fitted_on.get("handbook_sha256", ""))
+
+    @classmethod
+    def load(cls, path: Path = ADAPTER_FILE) -> QueryAdapter:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                fmt, matrix, meta = int(data["format"]), data["matrix"], str(data["fitted_on"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise HbragError(f"the query adapter {path} is unreadable: run `{FIT_COMMAND}`") from exc
+        if fmt != FORMAT or matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise HbragError(f"the query adapter {path} is of another version: run `{FIT_COMMAND}`")
+        return cls(matrix.astype(np.float32), json.loads(meta))
+
+    def save(self, path: Path = ADAPTER_FILE) -> None:
+        """Written beside the target and renamed over it: a failed write never leaves half a file."""
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, format=FORMAT, matrix=self.matrix, fitted_on=json.dumps(self.fitted_on))
+        os.replace(tmp, path)
+
+
+class OutOfFold:
+    """An adapter per question, for fitting what reads the adapter's output (the reranker, declining): a
+    question the adapter was fitted on is moved by one fitted without its set, any other by `default`.
+    Keyed by the question's vector, which is what an adapter is called with."""
+
+    def __init__(self, folds: dict[bytes, QueryAdapter], default: QueryAdapter) -> None:
+        self.folds = folds
+        self.default = default
+
+    @staticmethod
+    def key(vector: np.ndarray) -> bytes:
+        return np.round(np.asarray(vector, dtype=np.float32), 5).tobytes()
+
+    def __call__(self, vector: np.ndarray) -> np.ndarray:
+        return self.folds.get(self.key(vector), self.default)(vector)

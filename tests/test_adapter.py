@@ -1,0 +1,181 @@
+"""The query adapter: its pure parts, the shipped matrix, and the ranking it gives over the real index and
+MiniLM (what declining reads must not move)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from eval.adapter import fit_matrix, out_of_fold
+from eval.dataset import DATA_DIR
+from ingest.errors import HbragError
+from ingest.pipeline import read_handbook, sha256
+from rag.adapter import ADAPTER_FILE, OutOfFold, QueryAdapter
+from rag.retrieve import RetrievalOptions, Retriever
+from tests.conftest import HANDBOOK, HBRAG
+
+
+def test_the_identity_keeps_a_vector_and_a_matrix_moves_it_renormalised():
+    v = np.array([0.6, 0.8, 0.0], dtype=np.float32)
+    assert np.allclose(QueryAdapter(np.eye(3, dtype=np.float32), {})(v), v)
+    moved = QueryAdapter(np.diag([1.0, 0.0, 1.0]).astype(np.float32), {})(v)
+    assert np.allclose(moved, [1.0, 0.0, 0.0]) and moved.dtype == np.float32
+
+
+def test_fitting_moves_a_question_to_its_gold_chunk_and_the_pull_to_the_identity_holds_it(monkeypatch):
+    # Three chunks; two questions written "in other words" sit nearest chunk 0 but are taught by chunk 1.
+    chunks = np.eye(3, dtype=np.float32)
+    x = np.array([[0.8, 0.6, 0.0], [0.75, 0.55, 0.37]], dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    rows = [
+        {"set": "a", "vector": v, "positive": np.array([False, True, False]), "allowed": np.ones(3, bool)} for v in x
+    ]
+    assert all(int(np.argmax(chunks @ v)) == 0 for v in x)
+    learnt = QueryAdapter(fit_matrix(rows, chunks, strength=0.001), {})
+    assert all(int(np.argmax(chunks @ learnt(v))) == 1 for v in x)
+    held = QueryAdapter(fit_matrix(rows, chunks, strength=100.0), {})
+    assert all(int(np.argmax(chunks @ held(v))) == 0 for v in x)  # held near the identity, nothing moves
+    assert np.abs(held.matrix - np.eye(3)).sum() < np.abs(learnt.matrix - np.eye(3)).sum()
+
+
+def test_out_of_fold_moves_a_fitted_question_by_its_set_s_fold_and_any_other_by_the_default():
+    a = QueryAdapter(np.diag([1.0, 0.0]).astype(np.float32), {})
+    default = QueryAdapter(np.eye(2, dtype=np.float32), {})
+    seen, unseen = np.array([0.6, 0.8], dtype=np.float32), np.array([0.8, 0.6], dtype=np.float32)
+    chooser = OutOfFold({OutOfFold.key(seen): a}, default)
+    assert np.allclose(chooser(seen), [1.0, 0.0])
+    assert np.allclose(chooser(unseen), unseen)
+
+
+def test_save_load_and_strict_reading(tmp_path):
+    adapter = QueryAdapter(np.eye(4, dtype=np.float32) * 2, {"strength": 0.01})
+    path = tmp_path / "adapter.npz"
+    adapter.save(path)
+    assert list(tmp_path.iterdir()) == [path]  # written beside and renamed: no temporary file left
+    back = QueryAdapter.load(path)
+    assert np.array_equal(back.matrix, adapter.matrix) and back.fitted_on == {"strength": 0.01}
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(HbragError, match="unreadable"):
+        QueryAdapter.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "old.npz", format=0, matrix=np.eye(2), fitted_on="{}")
+    with pytest.raises(HbragError, match="another version"):
+        QueryAdapter.load(tmp_path / "old.npz")
+
+
+def test_the_shipped_adapter_names_the_handbook_and_data_it_was_fitted_on():
+    adapter = QueryAdapter.load()
+    assert adapter.handbook == sha256(read_handbook(HANDBOOK))  # the handbook changed: refit it
+    files = adapter.fitted_on["files"]
+    for kept_apart in ("learners_s10.jsonl", "learners_s14.jsonl", "learners_s16.jsonl", "unanswerable.jsonl"):
+        assert kept_apart not in files
+    for name, digest in files.items():  # a changed set needs `hbrag eval adapter --fit`
+        assert hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest()[:16] == digest, name
+    assert adapter.fitted_on["strength"] in (0.1, 0.03, 0.01, 0.003)
+
+
+def test_an_adapter_fitted_on_another_handbook_is_not_used(runtime, monkeypatch, tmp_path):
+    from rag.runtime import Runtime
+
+    other = tmp_path / "adapter.npz"
+    shipped = QueryAdapter.load()
+    QueryAdapter(shipped.matrix, shipped.fitted_on | {"handbook_sha256": "0" * 64}).save(other)
+    monkeypatch.setattr("rag.adapter.ADAPTER_FILE", other)
+    said: list[str] = []
+    fresh = Runtime(runtime.settings, notify=said.append)
+    assert fresh.adapter is None and "another handbook" in said[0]
+    monkeypatch.setattr("rag.adapter.ADAPTER_FILE", ADAPTER_FILE)
+    assert Runtime(runtime.settings).adapter is not None
+
+
+# Everyday phrasings (in no eval set) whose teaching section MiniLM alone does not rank first.
+CASES = [
+    (
+        "My model was great in testing but falls apart with real customers. Why?",
+        "Scenario 2: Model Works Locally, Fails in Production",
+    ),
+    ("Can I reuse a network trained on millions of photos for my small dataset?", "Transfer Learning"),
+]
+
+
+@pytest.fixture(scope="module")
+def plain(runtime) -> Retriever:
+    """The same index and embedder with no adapter (a second retriever: the session's stays as it is)."""
+    retriever = runtime.retriever
+    return Retriever(retriever.store, retriever.embedder, retriever.reranker, adapter=None)
+
+
+@pytest.mark.parametrize(("question", "section"), CASES)
+def test_the_teaching_section_comes_first_in_dense_ranking_only_with_the_adapter(assistant, plain, question, section):
+    options = RetrievalOptions(k=3, retriever="dense", rerank=False)
+    assert assistant.retriever.adapter is not None
+    assert assistant.retriever.search(question, options).hits[0].chunk.section_path[-1] == section
+    assert plain.search(question, options).hits[0].chunk.section_path[-1] != section
+
+
+def test_a_hit_s_score_and_what_declining_reads_stay_the_plain_cosine(assistant, plain):
+    question = CASES[0][0]
+    options = RetrievalOptions(k=5)
+    moved, kept = assistant.retriever.search(question, options), plain.search(question, options)
+    assert moved.signals["dense"] == pytest.approx(kept.signals["dense"])
+    assert moved.signals["bm25"] == kept.signals["bm25"] and moved.signals["unknown"] == kept.signals["unknown"]
+    query = plain.embed(question)
+    for hit in moved.hits[:1]:
+        assert hit.score == pytest.approx(float(plain.vectors[plain.position[hit.chunk.id]] @ query), abs=1e-5)
+
+
+def test_out_of_fold_gives_a_fitted_question_another_vector_than_the_shipped_adapter(plain):
+    shipped = QueryAdapter.load()
+    v = plain.embed("a question")
+    rows = [
+        {"set": s, "vector": plain.embed(q), "positive": plain.bank.copy(), "allowed": np.ones(len(plain.bank), bool)}
+        for s, q in (("one", "a question"), ("two", "another question"))
+    ]
+    chooser = out_of_fold(rows, plain.vectors, shipped)
+    assert not np.allclose(chooser(v), shipped(v))
+    assert np.allclose(chooser(plain.embed("a third one")), shipped(plain.embed("a third one")))
+
+
+def test_no_adapter_flag_and_info(cli_env):
+    firsts = []
+    for flag in ("--adapter", "--no-adapter"):
+        out = subprocess.run(
+            [*HBRAG, "retrieve", flag, "--retriever", "dense", "--json", CASES[0][0]],
+            env=cli_env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr
+        firsts.append(json.loads(out.stdout)["hits"][0]["section"])
+    assert firsts[0].endswith(CASES[0][1]) and not firsts[1].endswith(CASES[0][1])
+    env = cli_env | {"HBRAG_ADAPTER": "0"}
+    info = subprocess.run([*HBRAG, "info", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert json.loads(info.stdout)["query_adapter"] == "off"
+
+
+@pytest.mark.slow
+def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
+    out = subprocess.run(
+        [*HBRAG, "eval", "adapter", "--json", "--questions", str(DATA_DIR / "learners_s10.jsonl")]
+        + ["--runs-dir", str(tmp_path)],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    rows = got["leave_one_set_out"]
+    assert {"bank", "paraphrases", "learners_s9", "learners_s10 (not fitted on)"} <= {r["set"] for r in rows}
+    learner = [r for r in rows if r["set"] != "bank"]
+    # Each set judged by an adapter fitted without it: learners' wording reaches its section first more often.
+    assert sum(r["after"]["hit@1"] for r in learner) > sum(r["before"]["hit@1"] for r in learner)
+    assert got["fitted_on"]["strength"] in (0.1, 0.03, 0.01, 0.003)
+    assert not (tmp_path / "adapter.npz").exists() and ADAPTER_FILE.exists()  # no --fit: nothing written
+    (run,) = tmp_path.iterdir()
+    assert (run / "hit1_before_after.png").stat().st_size > 0
+    assert "learners_s10 (not fitted on)" in (run / "report.md").read_text()
