@@ -320,7 +320,8 @@ class Assistant:
         learner's everyday words meet the answer's vocabulary ("made-up facts" and "factually incorrect").
         The bank's scenarios are offered by their titles ("Model Works Locally, Fails in Production"). A
         gold bank question or scenario is among the three for 72-79 % of the unseen everyday-words
-        questions whose gold has one, against 21-44 % by the question text alone (eval/README.md).
+        questions whose gold has one, against 21-44 % by the question text alone; with the query adapter
+        moving the question, 67 of 81 against 63 on six unseen sets (eval/README.md).
         """
         return [c.asks for c in self.suggested(question, n)]
 
@@ -330,7 +331,7 @@ class Assistant:
         bank = np.flatnonzero(r.bank)
         if not len(bank):
             return []
-        sims = r.vectors[bank] @ r.embed(question)
+        sims = r.vectors[bank] @ r.moved(r.embed(question))  # ranking: with the query adapter
         chosen: dict[str, Chunk] = {}
         for j in np.argsort(-sims):
             chunk = r.chunks[bank[j]]

@@ -180,6 +180,10 @@ class Retriever:
         """The question's vector, embedded once for the search, its evidence and its suggestions."""
         return self._embed(question)
 
+    def moved(self, query: np.ndarray) -> np.ndarray:
+        """The question's vector as ranking reads it: moved by the query adapter, when there is one."""
+        return self.adapter(query) if self.adapter is not None else query
+
     @lru_cache(maxsize=64)  # noqa: B019 - one retriever per process; a few recent questions
     def _embed(self, question: str) -> np.ndarray:
         vector = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
@@ -225,7 +229,7 @@ class Retriever:
             raise HbragError(f"unknown retriever {options.retriever!r}: choose one of {', '.join(RETRIEVERS)}")
         query = self.embed(question)
         similarity = self.vectors @ query
-        moved = self.adapter(query) if self.adapter is not None else query
+        moved = self.moved(query)
         ranking = similarity if self.adapter is None else self.vectors @ moved
         depth = max(options.depth, options.k)
         rankings: list[list[int]] = []

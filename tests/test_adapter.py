@@ -179,3 +179,15 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     (run,) = tmp_path.iterdir()
     assert (run / "hit1_before_after.png").stat().st_size > 0
     assert "learners_s10 (not fitted on)" in (run / "report.md").read_text()
+
+
+def test_did_you_mean_ranks_the_bank_by_the_moved_vector(assistant, plain):
+    """The chatbot question's bank answer (Q37, RAG) is offered only when the adapter moves the question."""
+    question = "Can I let a chatbot look up my notes before answering?"
+    rag = "Explain RAG (Retrieval Augmented Generation)."
+    assert rag in assistant.suggestions(question)
+    retriever, assistant.retriever = assistant.retriever, plain
+    try:
+        assert rag not in assistant.suggestions(question)
+    finally:
+        assistant.retriever = retriever
