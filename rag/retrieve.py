@@ -69,6 +69,7 @@ class Hit:
             "score": round(self.score, 4),
             "section_path": list(c.section_path),
             "section": c.section,
+            "title": c.title,  # as the CLI and web chat list it: a bank answer by its question
             "kind": c.kind,
             "line_start": c.line_start,
             "line_end": c.line_end,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 
 import pytest
@@ -28,6 +29,10 @@ def test_ask_json_end_to_end(cli_env, handbook_text):
         cited = "\n".join(lines[source["line_start"] - 1 : source["line_end"]])
         assert source["text"].splitlines()[0] in cited and source["text"].splitlines()[-1] in cited
     assert any("p-value" in s["text"].lower() for s in data["sources"])
+    for source in data["sources"]:  # listed by title as the CLI lists it: a bank answer by its question
+        assert source["title"].startswith(source["section"])
+        assert source["kind"] != "qa" or re.search(r" > Q\d+: \S", source["title"])
+    assert any(s["kind"] == "qa" for s in data["sources"])  # the bank's Q2 answers it
     assert data["evidence"]  # the handbook's own words, each at its own line
     for e in data["evidence"]:
         assert e["text"].splitlines()[0].strip() in lines[e["line_start"] - 1]
