@@ -35,6 +35,7 @@ def test_hits_carry_metadata_and_scores(assistant, handbook_text):
             "score",
             "section_path",
             "section",
+            "title",
             "kind",
             "line_start",
             "line_end",
