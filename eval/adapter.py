@@ -23,11 +23,10 @@ import numpy as np
 from eval.dataset import DATA_DIR, Dataset
 from eval.metrics import dedupe, hit_at_k, mrr_at_k
 from eval.rerank import FIT_FILES, SETTINGS
-from rag.adapter import OutOfFold, QueryAdapter
+from rag.adapter import TEMPERATURE, OutOfFold, QueryAdapter
 from rag.retrieve import Retriever
 
 STRENGTHS = (0.1, 0.03, 0.01, 0.003)  # the pull toward the identity; chosen by leave-one-set-out
-TEMPERATURE = 0.05  # cosines are divided by it in the softmax: MiniLM's cosines to a question span ~0.2
 EPOCHS = 100  # full-batch Adam steps; 100 and 300 gave the same figures on the fitting sets
 LEARNING_RATE = 0.01
 SEED = 0

@@ -7,7 +7,10 @@ vocabulary occurs in the retrieved text, the reranker's best score (rag/rerank.p
 candidate teaches the answer; it replaced the best evidence score, tenth round), and how rare in English
 the question's rarest word the handbook never uses is (rag/unknown.py: "Wilcoxon", not "spreadsheet";
 eleventh round), and how much that word lifts the question's best match (`lift`: "chatbot" brings the
-question nearer the LLM sections, "Kalman" brings it nowhere; thirteenth round). The weights
+question nearer the LLM sections, "Kalman" brings it nowhere; thirteenth round), and how scattered the
+question's matches are once the query adapter moves it (`entropy`: fitted on answerable questions, the
+adapter gathers a covered one onto its section and leaves a missing topic spread over many; fourteenth
+round). The weights
 and the threshold live in `answerable.json` beside this file, fitted by `hbrag eval decline --fit` on
 the labelled sets named in it (cross-validated figures in eval/README.md). Applying it needs no
 scikit-learn: it is a dot product.
@@ -22,9 +25,9 @@ from pathlib import Path
 
 from rag.fitted import logistic_fields, read_fitted, to_json
 
-FEATURES = ("dense", "bm25", "agree", "coverage", "rerank", "unknown", "lift")
+FEATURES = ("dense", "bm25", "agree", "coverage", "rerank", "unknown", "lift", "entropy")
 MODEL_FILE = Path(__file__).resolve().parent / "answerable.json"
-FORMAT = 5
+FORMAT = 6
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from ingest.index import IndexStore
+from rag.adapter import entropy
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.glossary import entries, expand
@@ -289,6 +290,7 @@ class Retriever:
             "rerank": teaching,
             "unknown": strength,
             "lift": best - self._best(masked(question, word), allowed) if word else 0.0,
+            "entropy": entropy(r.ranking[allowed]),
         }
         return Retrieval(hits=hits, best_score=best, signals=signals, build=self.build, unknown=word)
 

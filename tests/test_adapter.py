@@ -191,3 +191,21 @@ def test_did_you_mean_ranks_the_bank_by_the_moved_vector(assistant, plain):
         assert rag not in assistant.suggestions(question)
     finally:
         assistant.retriever = retriever
+
+
+def test_entropy_doctests_and_what_it_reads(assistant):
+    """A covered question's matches gather on its section once moved; a missing topic in everyday words
+    and an out-of-field question stay scattered. Held out, it reads the chunks the setting allows."""
+    import doctest
+
+    import rag.adapter
+
+    assert doctest.testmod(rag.adapter).failed == 0
+    search = assistant.retriever.search
+    covered = search("Should I scale my features before a random forest?", RetrievalOptions()).signals
+    missing = search("How does a computer get so good at chess by searching moves ahead?", RetrievalOptions())
+    outside = search("What is the capital of France?", RetrievalOptions()).signals
+    assert covered["entropy"] < missing.signals["entropy"] and covered["entropy"] < outside["entropy"]
+    question = "How does a computer get so good at chess by searching moves ahead?"
+    held = search(question, RetrievalOptions(exclude_bank=True)).signals["entropy"]
+    assert held != missing.signals["entropy"]

@@ -18,7 +18,10 @@ def test_the_shipped_model_reads_strictly_and_rises_with_evidence(tmp_path):
     assert set(model.weights) == set(FEATURES) and 0 < model.threshold < 1
     weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "rerank": -6.0, "unknown": 4.0, "lift": -0.05}
     strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "rerank": 3.0, "unknown": 0.0, "lift": 0.0}
+    weak, strong = weak | {"entropy": 4.5}, strong | {"entropy": 1.0}
     assert not model.answerable(weak) and model.answerable(strong)
+    # Matches left scattered by the query adapter lower the odds, all else equal.
+    assert model.probability({**strong, "entropy": 3.5}) < model.probability(strong)
     # A rare word the handbook never uses ("heteroscedasticity") lowers the odds, all else equal ...
     assert model.probability({**strong, "unknown": 4.0}) < model.probability(strong)
     # ... less when the word brings the question nearer the handbook ("chatbot" to its LLM sections).
