@@ -82,15 +82,16 @@ def test_a_decline_names_the_nearest_sections_once(cli_env):
 def test_a_decline_names_the_word_the_handbook_never_uses(cli_env):
     out = hbrag(["ask", "What does the Wilcoxon signed-rank test compare?"], cli_env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith('I could not find this in the handbook, which never uses the word "Wilcoxon".')
+    first = out.stdout.splitlines()[0]  # declined, with or without the closest passages (where the band lies)
+    assert first.startswith("I could not find") and 'which never uses the word "Wilcoxon".' in first
 
 
 def test_a_doubtful_decline_prints_the_closest_passages(cli_env, wide_doubt):
-    question = "Does ice cream sales rising with drownings mean one causes the other?"
+    question = "How do I make up extra examples of the rare class instead of just copying them?"
     out = hbrag(["ask", question], {**cli_env, "HBRAG_ANSWERABILITY_MODEL": wide_doubt})
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("I could not find a clear answer in the handbook.")
-    assert "Closest in the handbook:" in out.stdout and "Correlation vs Causation" in out.stdout
+    assert "Closest in the handbook:" in out.stdout and "Handling Imbalanced Data" in out.stdout
     assert "declined without calling the model" in out.stderr
 
 

@@ -127,9 +127,9 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path, wide_doubt)
         {"id": "wrong-gold", "q": "What is dropout in a neural network?", "gold": [missing]},
         {"id": "units", "q": "Why turn off random units during training?", "gold": ["qa:Q20"]},
         {
-            "id": "ice-cream",
-            "q": "Does ice cream sales rising with drownings mean one causes the other?",
-            "gold": ["Section 2 — Statistics & Probability > Correlation vs Causation"],
+            "id": "synthetic",
+            "q": "How do I make up extra examples of the rare class instead of just copying them?",
+            "gold": ["Section 5 — Feature Engineering > Handling Imbalanced Data"],
         },
     ]
     questions = tmp_path / "q.jsonl"
@@ -147,10 +147,10 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path, wide_doubt)
     assert math.isnan(by_id["mona"]["evidence_on_gold"])  # declined: nothing shown, nothing judged
     assert not by_id["mona"]["closest"] and math.isnan(by_id["mona"]["closest_on_gold"])
     # Declined in everyday words, the closest passages shown, judged apart from the answered questions.
-    assert by_id["ice-cream"]["closest"] and by_id["ice-cream"]["closest_on_gold"] == 1.0
-    assert math.isnan(by_id["ice-cream"]["evidence_on_gold"]) and summary["closest_on_gold"] == 1.0
+    assert by_id["synthetic"]["closest"] and by_id["synthetic"]["closest_on_gold"] == 1.0
+    assert math.isnan(by_id["synthetic"]["evidence_on_gold"]) and summary["closest_on_gold"] == 1.0
     assert summary["evidence_any_gold"] == pytest.approx(2 / 3)
     assert "evidence_on_gold" in (run / "report.md").read_text()
     # "Did you mean ...?" is judged wherever the gold has a bank answer: dropout's Q20 is among the three.
-    assert by_id["units"]["suggestion_on_gold"] == 1.0 and math.isnan(by_id["ice-cream"]["suggestion_on_gold"])
+    assert by_id["units"]["suggestion_on_gold"] == 1.0 and math.isnan(by_id["synthetic"]["suggestion_on_gold"])
     assert summary["suggestion_on_gold"] == 1.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from ingest.errors import HbragError
@@ -119,7 +121,7 @@ def test_a_decline_names_the_rare_word_the_handbook_never_uses(runtime):
     assert 'never uses the word "heteroscedasticity"' in answer.text
     assert answer.to_dict()["unknown_word"] == "heteroscedasticity"
     assert answer.suggestions == []  # a topic the handbook lacks, not a wording to fix: no "Did you mean"
-    everyday = assistant.ask("Does ice cream sales rising with drownings mean one causes the other?")
+    everyday = assistant.ask("Does ice cream sales rising with drownings mean one causes the other?", summary=False)
     assert everyday.unknown == "" and "never uses" not in everyday.text  # a common word is not named
 
 
@@ -132,11 +134,15 @@ def test_an_answer_at_even_odds_labels_its_passages_as_the_closest_found(runtime
     from rag.assistant import DOUBTFUL, Assistant
 
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
-    # The shipped model puts this question near even odds (0.52 after the thirteenth round's refit); its
-    # intercept lowered a little, the question sits in the band under test whatever the next refit does.
-    shipped = assistant.answerability
-    assistant.answerability = replace(shipped, intercept=shipped.intercept - 0.3)
-    answer = assistant.ask("How do I pick k in k-nearest neighbours?")
+    # Its intercept moved so that this question sits between the threshold and even odds, whatever the
+    # next refit puts it at (0.52 after the thirteenth round's, 0.90 after the fourteenth's).
+    shipped, question = assistant.answerability, "How do I pick k in k-nearest neighbours?"
+    found = assistant.retrieve(question)
+    p = shipped.probability(assistant.signals(question, found)[1])
+    target = (shipped.threshold + DOUBTFUL) / 2
+    shift = math.log(p / (1 - p)) - math.log(target / (1 - target))
+    assistant.answerability = replace(shipped, intercept=shipped.intercept - shift)
+    answer = assistant.ask(question)
     assert not answer.declined and answer.evidence and answer.signals["probability"] < DOUBTFUL
     assert answer.doubtful and answer.to_dict()["doubtful"] is True and assistant.generations == 0
     assert answer.fallback == "doubtful" and "may not answer" in answer.text and not answer.refused
@@ -154,11 +160,11 @@ def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime
 
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
     assistant.answerability = replace(assistant.answerability, floor=WIDE_FLOOR)  # see conftest
-    answer = assistant.ask("Does ice cream sales rising with drownings mean one causes the other?")
+    answer = assistant.ask("How do I make up extra examples of the rare class instead of just copying them?")
     p = answer.signals["probability"]
     assert assistant.answerability.floor <= p < assistant.answerability.threshold
     assert answer.declined and answer.text == CLOSEST and assistant.generations == 0
-    assert answer.evidence and answer.evidence[0].passage.section.endswith("Correlation vs Causation")
+    assert answer.evidence and answer.evidence[0].passage.section.endswith("Handling Imbalanced Data")
     assert answer.shown().count("**Closest in the handbook**") == 1 and "From the handbook" not in answer.shown()
 
 

@@ -93,7 +93,7 @@ def test_doubtful_decline_shows_the_closest_passages(client, runtime, monkeypatc
         runtime.assistant, "answerability", replace(runtime.assistant.answerability, floor=WIDE_FLOOR)
     )  # see conftest
     history, sources, timings, _ = client.predict(
-        user("Does ice cream sales rising with drownings mean one causes the other?"),
+        user("How do I make up extra examples of the rare class instead of just copying them?"),
         3,
         "hybrid",
         0.2,
@@ -102,7 +102,7 @@ def test_doubtful_decline_shows_the_closest_passages(client, runtime, monkeypatc
     )
     text = "".join(p.get("text", "") for p in history[-1]["content"])
     assert text.startswith("I could not find a clear answer in the handbook.")
-    assert "**Closest in the handbook**" in text and "Correlation vs Causation" in text
+    assert "**Closest in the handbook**" in text and "Handling Imbalanced Data" in text
     assert "quoted in the answer" in sources and "Declined" in timings
 
 
