@@ -265,13 +265,27 @@ def _print_misjudged(where: str, judged: list[dict]) -> None:
         click.echo(f"  {r['group']:<16} p={r['p']:.2f}  {r['question']}{shown}")
 
 
+def _fitting(target: str) -> Callable[[Any], Any]:
+    """The options of a command that checks a fitted model leave-one-set-out and, with --fit, rewrites it."""
+    options = [
+        click.option("--fit", "do_fit", is_flag=True, help=f"Refit {target} on all the fitting sets."),
+        _check_sets("all fitting sets"),
+        click.option("--index-dir", type=click.Path(path_type=Path)),
+        click.option("--name", default="", help="A name for the run directory."),
+        click.option("--runs-dir", type=click.Path(path_type=Path), help="Where run directories go (eval/runs)."),
+        click.option("--json", "as_json", is_flag=True),
+    ]
+
+    def wrap(f: Any) -> Any:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return wrap
+
+
 @eval_group.command("rerank")
-@click.option("--fit", "do_fit", is_flag=True, help="Refit rag/rerank.json on all the fitting sets.")
-@_check_sets("all fitting sets")
-@click.option("--index-dir", type=click.Path(path_type=Path))
-@click.option("--name", default="", help="A name for the run directory.")
-@click.option("--runs-dir", type=click.Path(path_type=Path), help="Where run directories go (eval/runs).")
-@click.option("--json", "as_json", is_flag=True)
+@_fitting("rag/rerank.json")
 def rerank_cmd(
     do_fit: bool, check_files: tuple[Path, ...], name: str, runs_dir: Path | None, as_json: bool, **flags: Any
 ) -> None:
@@ -306,12 +320,7 @@ def rerank_cmd(
 
 
 @eval_group.command("adapter")
-@click.option("--fit", "do_fit", is_flag=True, help="Refit rag/adapter.npz on all the fitting sets.")
-@_check_sets("all fitting sets")
-@click.option("--index-dir", type=click.Path(path_type=Path))
-@click.option("--name", default="", help="A name for the run directory.")
-@click.option("--runs-dir", type=click.Path(path_type=Path), help="Where run directories go (eval/runs).")
-@click.option("--json", "as_json", is_flag=True)
+@_fitting("rag/adapter.npz")
 def adapter_cmd(
     do_fit: bool, check_files: tuple[Path, ...], name: str, runs_dir: Path | None, as_json: bool, **flags: Any
 ) -> None:

@@ -91,6 +91,16 @@ def assistant(runtime):
     return runtime.assistant
 
 
+@pytest.fixture(scope="session")
+def plain(runtime):
+    """The session's index, embedder and reranker with no query adapter (rag/adapter.py): what ranking does
+    without it. A second retriever, so the session's own stays as it is."""
+    from rag.retrieve import Retriever
+
+    retriever = runtime.retriever
+    return Retriever(retriever.store, retriever.embedder, retriever.reranker, adapter=None)
+
+
 @pytest.fixture
 def cli_env(built_index, query_embedder, tmp_path) -> dict[str, str]:
     """Environment for `hbrag` subprocesses: the session's index, nothing from the user's home."""
@@ -127,6 +137,15 @@ def served(runtime):
 # refit; with the floor lowered to this, it holds the everyday-words ice-cream question (p about 0.18) and not an
 # out-of-field one (Mona Lisa, about 0.11).
 WIDE_FLOOR = 0.15
+
+
+def first_section(env: dict[str, str], *args: str) -> str:
+    """`hbrag retrieve --json ARGS` as a user runs it: the first hit's section."""
+    import subprocess
+
+    out = subprocess.run([*HBRAG, "retrieve", "--json", *args], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["hits"][0]["section"]
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from eval.dataset import DATA_DIR
 from ingest.errors import HbragError
 from ingest.pipeline import read_handbook, sha256
 from rag.adapter import ADAPTER_FILE, OutOfFold, QueryAdapter
-from rag.retrieve import RetrievalOptions, Retriever
-from tests.conftest import HANDBOOK, HBRAG
+from rag.retrieve import RetrievalOptions
+from tests.conftest import HANDBOOK, HBRAG, first_section
 
 
 def test_the_identity_keeps_a_vector_and_a_matrix_moves_it_renormalised():
@@ -101,13 +101,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def plain(runtime) -> Retriever:
-    """The same index and embedder with no adapter (a second retriever: the session's stays as it is)."""
-    retriever = runtime.retriever
-    return Retriever(retriever.store, retriever.embedder, retriever.reranker, adapter=None)
-
-
 @pytest.mark.parametrize(("question", "section"), CASES)
 def test_the_teaching_section_comes_first_in_dense_ranking_only_with_the_adapter(assistant, plain, question, section):
     options = RetrievalOptions(k=3, retriever="dense", rerank=False)
@@ -140,17 +133,8 @@ def test_out_of_fold_gives_a_fitted_question_another_vector_than_the_shipped_ada
 
 
 def test_no_adapter_flag_and_info(cli_env):
-    firsts = []
-    for flag in ("--adapter", "--no-adapter"):
-        out = subprocess.run(
-            [*HBRAG, "retrieve", flag, "--retriever", "dense", "--json", CASES[0][0]],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert out.returncode == 0, out.stderr
-        firsts.append(json.loads(out.stdout)["hits"][0]["section"])
+    question = CASES[0][0]
+    firsts = [first_section(cli_env, flag, "--retriever", "dense", question) for flag in ("--adapter", "--no-adapter")]
     assert firsts[0].endswith(CASES[0][1]) and not firsts[1].endswith(CASES[0][1])
     env = cli_env | {"HBRAG_ADAPTER": "0"}
     info = subprocess.run([*HBRAG, "info", "--json"], env=env, capture_output=True, text=True, timeout=300)

@@ -13,8 +13,8 @@ from eval.dataset import DATA_DIR
 from ingest.errors import HbragError
 from rag.evidence import SAME_QUESTION
 from rag.rerank import FEATURES, Candidates, RerankModel, features, order, pinned
-from rag.retrieve import RetrievalOptions, Retriever
-from tests.conftest import HBRAG
+from rag.retrieve import RetrievalOptions
+from tests.conftest import HBRAG, first_section
 
 
 def _candidates(**changes) -> Candidates:
@@ -87,13 +87,6 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def plain(runtime) -> Retriever:
-    """The session's index, embedder and reranker with no query adapter: the reranker's own effect."""
-    retriever = runtime.retriever
-    return Retriever(retriever.store, retriever.embedder, retriever.reranker, adapter=None)
-
-
 @pytest.mark.parametrize(("question", "section"), CASES)
 def test_the_teaching_section_comes_first_only_with_the_reranker(plain, question, section):
     first = {r: plain.search(question, RetrievalOptions(k=3, rerank=r)).hits[0].chunk for r in (True, False)}
@@ -108,17 +101,7 @@ def test_the_bank_answer_to_the_same_question_stays_first(assistant):
 
 def test_no_rerank_flag_gives_the_fused_order(cli_env):
     question, section = CASES[0]
-    firsts = []
-    for flag in ("--rerank", "--no-rerank"):
-        out = subprocess.run(
-            [*HBRAG, "retrieve", flag, "--no-adapter", "--json", question],
-            env=cli_env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert out.returncode == 0, out.stderr
-        firsts.append(json.loads(out.stdout)["hits"][0]["section"])
+    firsts = [first_section(cli_env, flag, "--no-adapter", question) for flag in ("--rerank", "--no-rerank")]
     assert firsts[0].endswith(section) and not firsts[1].endswith(section)
 
 

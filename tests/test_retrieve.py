@@ -53,7 +53,7 @@ def test_heldout_excludes_the_question_bank(assistant):
 OVERFITTING = "why does my model do great on training data but terrible on new data?"
 
 
-def test_glossary_terms_bridge_everyday_words_to_the_teaching_section(assistant):
+def test_glossary_terms_bridge_everyday_words_to_the_teaching_section(assistant, plain):
     """The closest glossary definition ("Overfitting: Model memorizes training data, poor generalization")
     lends its term to BM25, which then finds the section that uses it; nothing close, nothing added."""
     r = assistant.retriever
@@ -67,7 +67,6 @@ def test_glossary_terms_bridge_everyday_words_to_the_teaching_section(assistant)
 
     assert "Bias-Variance Tradeoff" in top(expanded) and "Bias-Variance Tradeoff" not in top(OVERFITTING)
     # The bridge's own effect, without the query adapter (which, on, ranks the section first by itself).
-    plain = Retriever(r.store, r.embedder, r.reranker, adapter=None)
     on = plain.search(OVERFITTING, RetrievalOptions(k=3))
     off = plain.search(OVERFITTING, RetrievalOptions(k=3, glossary=False))
     assert "Bias-Variance Tradeoff" in [h.chunk.section_path[-1] for h in on.hits]
@@ -105,7 +104,7 @@ def test_warm_up_stops_between_batches(runtime, query_embedder):
     exiting while ONNX Runtime embeds in that thread, which aborts the process."""
     import threading
 
-    from rag.retrieve import WARM_BATCH, Retriever
+    from rag.retrieve import WARM_BATCH
 
     class NoExport:  # the session's embedder without its export path: nothing cached on disk, nothing read
         def embed_documents(self, texts):
