@@ -153,9 +153,9 @@ def install_out_of_fold(runtime: Any) -> None:
     from eval.rerank import chunk_keys, fit_sets
     from ingest.pipeline import read_handbook
 
+    retriever = runtime.assistant.retriever  # first: it builds a missing index, which the adapter is judged by
     if runtime.adapter is None:
         return
-    retriever = runtime.assistant.retriever
     sets = fit_sets(question_bank(read_handbook(runtime.settings.handbook)))
     rows = examples(retriever, sets, chunk_keys(retriever))
     retriever.adapter = out_of_fold(rows, retriever.vectors, runtime.adapter)

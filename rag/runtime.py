@@ -105,7 +105,8 @@ class Runtime:
 
     @cached_property
     def adapter(self) -> QueryAdapter | None:
-        """The shipped query adapter, when on and fitted on the handbook and embedding model this index has."""
+        """The shipped query adapter, when on and fitted on the handbook and embedding model this index has
+        (read once the index exists: `retriever` builds a missing one first)."""
         from rag.adapter import ADAPTER_FILE
 
         if not (self.settings.adapter and ADAPTER_FILE.exists()):

@@ -193,3 +193,19 @@ def test_entropy_doctests_and_what_it_reads(assistant):
     question = "How does a computer get so good at chess by searching moves ahead?"
     held = search(question, RetrievalOptions(exclude_bank=True)).signals["entropy"]
     assert held != missing.signals["entropy"]
+
+
+def test_an_eval_before_any_ingest_builds_the_index_and_keeps_the_adapter(settings, embedder, query_embedder, tmp_path):
+    """`hbrag eval ...` on a fresh machine asks for the adapter before the retriever: the index is built
+    first, so the adapter is judged against it rather than dropped as "fitted on another handbook"."""
+    from dataclasses import replace
+
+    from eval.adapter import install_out_of_fold
+    from rag.runtime import Runtime
+
+    said: list[str] = []
+    rt = Runtime(replace(settings, index_dir=tmp_path / "index"), notify=said.append)
+    rt.embedder, rt.query_embedder = embedder, query_embedder
+    install_out_of_fold(rt)
+    assert isinstance(rt.assistant.retriever.adapter, OutOfFold)
+    assert not any("another handbook" in m for m in said) and any("building it" in m for m in said)
