@@ -23,13 +23,30 @@ import numpy as np
 from eval.dataset import DATA_DIR, Dataset
 from eval.metrics import dedupe, hit_at_k, mrr_at_k
 from eval.rerank import FIT_FILES, SETTINGS
-from rag.adapter import TEMPERATURE, OutOfFold, QueryAdapter
+from rag.adapter import TEMPERATURE, QueryAdapter
 from rag.retrieve import Retriever
 
 STRENGTHS = (0.1, 0.03, 0.01, 0.003)  # the pull toward the identity; chosen by leave-one-set-out
 EPOCHS = 100  # full-batch Adam steps; 100 and 300 gave the same figures on the fitting sets
 LEARNING_RATE = 0.01
 SEED = 0
+
+
+class OutOfFold:
+    """An adapter per question, for fitting what reads the adapter's output (the reranker, declining): a
+    question the adapter was fitted on is moved by one fitted without its set, any other by `default`.
+    Keyed by the question's vector, which is what an adapter is called with."""
+
+    def __init__(self, folds: dict[bytes, QueryAdapter], default: QueryAdapter) -> None:
+        self.folds = folds
+        self.default = default
+
+    @staticmethod
+    def key(vector: np.ndarray) -> bytes:
+        return np.round(np.asarray(vector, dtype=np.float32), 5).tobytes()
+
+    def __call__(self, vector: np.ndarray) -> np.ndarray:
+        return self.folds.get(self.key(vector), self.default)(vector)
 
 
 def examples(retriever: Retriever, sets: dict[str, Dataset], keys: list[str]) -> list[dict]:
@@ -115,13 +132,15 @@ def leave_one_set_out(rows: list[dict], keys: list[str], vectors: np.ndarray, st
     ]  # fmt: skip
 
 
-def choose_strength(rows: list[dict], keys: list[str], vectors: np.ndarray) -> tuple[float, dict[float, float]]:
-    """The strength with the best mean leave-one-set-out hit@1 (a tie goes to the stronger pull)."""
-    means = {}
-    for strength in STRENGTHS:
-        result = leave_one_set_out(rows, keys, vectors, strength)
-        means[strength] = round(float(np.mean([r["after"]["hit@1"] for r in result])), 4)
-    return max(STRENGTHS, key=lambda s: (means[s], s)), means
+def choose_strength(
+    rows: list[dict], keys: list[str], vectors: np.ndarray
+) -> tuple[float, dict[float, float], list[dict]]:
+    """The strength with the best mean leave-one-set-out hit@1 (a tie goes to the stronger pull), the means
+    by strength, and the chosen strength's leave-one-set-out rows."""
+    results = {s: leave_one_set_out(rows, keys, vectors, s) for s in STRENGTHS}
+    means = {s: round(float(np.mean([r["after"]["hit@1"] for r in rs])), 4) for s, rs in results.items()}
+    best = max(STRENGTHS, key=lambda s: (means[s], s))
+    return best, means, results[best]
 
 
 def out_of_fold(rows: list[dict], vectors: np.ndarray, default: QueryAdapter) -> OutOfFold:

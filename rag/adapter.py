@@ -5,9 +5,10 @@ MiniLM reads "my model was great in testing but falls apart with real customers"
 Locally, Fails in Production": the words differ and the handbook's own terms never appear. A square matrix,
 fitted on labelled learner questions against the index's chunk vectors and held close to the identity,
 moves a question's vector toward where such questions' teaching sections lie (an "embedding adapter"); the
-chunk vectors are untouched, so nothing is re-indexed. It serves the ranking only: the dense list and the
-reranker's dense features. What a hit's score shows and what declining reads stay the plain cosine, since
-the map is fitted to answerable questions and would pull any question toward some section.
+chunk vectors are untouched, so nothing is re-indexed. It serves the ranking: the dense list, the
+reranker's dense features and "Did you mean". A hit's score and the best-cosine declining signal stay the
+plain cosine, since the map is fitted to answerable questions and pulls any question toward some section;
+what declining reads from it is how scattered the moved question's matches stay (`entropy`).
 
 The matrix lives in `adapter.npz` beside this file with what it was fitted on (the handbook's hash among
 it): an index built from another handbook gets no adapter. Fitted by `hbrag eval adapter --fit`.
@@ -82,20 +83,3 @@ def entropy(cosines: np.ndarray, temperature: float = TEMPERATURE) -> float:
     p = np.exp(z - z.max())
     p /= p.sum()
     return float(-(p * np.log(np.clip(p, 1e-300, None))).sum())
-
-
-class OutOfFold:
-    """An adapter per question, for fitting what reads the adapter's output (the reranker, declining): a
-    question the adapter was fitted on is moved by one fitted without its set, any other by `default`.
-    Keyed by the question's vector, which is what an adapter is called with."""
-
-    def __init__(self, folds: dict[bytes, QueryAdapter], default: QueryAdapter) -> None:
-        self.folds = folds
-        self.default = default
-
-    @staticmethod
-    def key(vector: np.ndarray) -> bytes:
-        return np.round(np.asarray(vector, dtype=np.float32), 5).tobytes()
-
-    def __call__(self, vector: np.ndarray) -> np.ndarray:
-        return self.folds.get(self.key(vector), self.default)(vector)

@@ -10,11 +10,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from eval.adapter import fit_matrix, out_of_fold
+from eval.adapter import OutOfFold, fit_matrix, out_of_fold
 from eval.dataset import DATA_DIR
 from ingest.errors import HbragError
 from ingest.pipeline import read_handbook, sha256
-from rag.adapter import ADAPTER_FILE, OutOfFold, QueryAdapter
+from rag.adapter import ADAPTER_FILE, QueryAdapter
 from rag.retrieve import RetrievalOptions
 from tests.conftest import HANDBOOK, HBRAG, first_section
 
