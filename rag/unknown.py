@@ -18,6 +18,9 @@ away. That difference is the `lift` signal (rag/retrieve.py; thirteenth round).
     >>> word, strength = unknown_word("What is the Wilcoxon test?", vocab)
     >>> word, round(strength, 1)
     ('Wilcoxon', 3.2)
+    >>> word, strength = unknown_word("Why shouldn’t I minimise the loss?", vocab)
+    >>> word, round(strength, 1)
+    ("shouldn't", 0.2)
 """
 
 from __future__ import annotations
@@ -71,14 +74,16 @@ def masked(question: str, word: str) -> str:
 def unknown_word(question: str, vocab: frozenset[str]) -> tuple[str, float]:
     """The question's word absent from `vocab` with the highest strength (5 - Zipf), as written, or ("", 0.0)."""
     best = ("", 0.0)
-    for match in _WORD.finditer(question):
+    for match in _WORD.finditer(question.replace("\u2019", "'")):  # a phone's apostrophe: "shouldn’t"
         raw = re.sub(r"'s$", "", match.group()).strip("'-")
         word = raw.lower()
         parts = [p for p in re.split(r"[-']", word) if len(p) > 1]
         unknown = [p for p in parts if not _known(p, vocab)]
         if len(word) < 3 or not unknown:
             continue
-        strength = RAREST - min(_zipf(p) for p in unknown)
+        # A contraction is read whole: "shouldn't" is everyday English, its piece "shouldn" is not.
+        whole = _zipf(word) if "'" in word else 0.0
+        strength = RAREST - max(whole, min(_zipf(p) for p in unknown))
         if strength > best[1]:
             best = (raw, min(strength, RAREST))
     return best

@@ -42,6 +42,15 @@ def test_a_plural_counts_as_its_singular_and_a_hyphenated_name_by_its_unknown_pa
     assert unknown_word("What is L1-regularization?", VOCAB) == ("", 0.0)
 
 
+@pytest.mark.parametrize("apostrophe", ["'", "\u2019"])
+def test_a_contraction_is_everyday_english_whatever_its_apostrophe(apostrophe):
+    """ "shouldn't" splits into "shouldn" (Zipf 2.3), which once declined a learner's question on its own."""
+    word, strength = unknown_word(f"Why shouldn{apostrophe}t I analyse the weights?", VOCAB)
+    assert word == "shouldn't" and strength < 0.5
+    rare, _ = unknown_word(f"Why doesn{apostrophe}t Cochran's test use the weights?", VOCAB)
+    assert rare == "Cochran"  # a name with a possessive stays a rare word
+
+
 def test_the_module_s_examples():
     import doctest
 
