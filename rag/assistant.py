@@ -147,7 +147,8 @@ class Answer:
             lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
             body = p.text.splitlines()
             if p.kind in WHOLE_BLOCKS:  # a program or diagram keeps its layout; "# comments" are not headings
-                body = ["```python" if p.kind == "program" else "```", *body, "```"]
+                head, code = (body[:1], body[1:]) if p.label else ([], body)
+                body = [*head, "```python" if p.kind == "program" else "```", *code, "```"]
             quoted = "\n".join(f"> {line}" for line in body)
             parts.append(f"[{n}] _{p.section} · {lines}_\n{quoted}")
         return "\n\n".join(parts)

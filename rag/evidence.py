@@ -39,6 +39,8 @@ SPREAD = 0.3
 RANK_DECAY = 0.1
 # Passages that are a whole fenced block, shown as code: a section's only program, or its only diagram.
 WHOLE_BLOCKS = ("program", "diagram")
+# A longer diagram is a page, not a passage (the handbook's run to 17 lines).
+DIAGRAM_LINES = 20
 
 _DRAWING = re.compile(r"[\u2190-\u21ff\u2500-\u259f\u25a0-\u25ff]")
 _BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+]|\d+[.)])\s+")
@@ -67,11 +69,11 @@ class Passage:
     section: str
     line_start: int
     line_end: int
-    kind: str  # sentence / item / row / code / qa
+    kind: str  # sentence / item / row / code / qa / program / diagram
     chunk_id: str = ""
     rank: int = 1  # the retrieval rank of its chunk
     question: str = ""  # for kind "qa": the bank question it answers
-    label: str = ""  # for a list item: the line that introduces its list ("**ReLU is Default Because**:")
+    label: str = ""  # the line that introduces its list or diagram ("**ReLU is Default Because**:")
     list_id: int = 0  # for a list item: 1 + the chunk line where its list starts (items of one list share it)
 
 
@@ -212,25 +214,43 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
         lead = i if plain(line).endswith(":") and len(plain(line).split()) <= 8 else -1
         for sentence in _SENTENCE.split(_QUOTE.sub("", line).strip()):
             add(sentence, "sentence", i)
+    # A diagram (the confusion matrix, the 68-95-99.7 bell, the transformer's blocks) teaches as a whole and
+    # its lines alone say nothing ("Actual Pos TP FN"): it is one passage, shown with the label that
+    # introduces it, read as that label (else the section's title) and the diagram's words.
+    for first, last, program in blocks:
+        block = lines[first : last + 1]
+        # The cells of a worked example ("1 0 1") are not words to match on.
+        outline = " ".join(w for w in _DRAWING.sub(" ", "\n".join(block)).split() if not w.isdigit())
+        if program or not block or len(block) > DIAGRAM_LINES or len(outline.split()) < 2:
+            continue
+        at = _label_before(lines, first - 1)
+        label = _QUOTE.sub("", lines[at]).strip() if at >= 0 else ""
+        name = plain(label).rstrip(":").strip() if label else chunk.section_path[-1]
+        text = "\n".join([label, *block] if label else block)
+        add(text, "diagram", at if at >= 0 else first, last, flat=f"{name}: {outline}", label=label)
     if not out:
-        # A section that is only a program (the training loop, the EDA checklist, text preprocessing) or a
-        # diagram (the ML pipeline) would lend nothing: the block becomes one passage, shown whole, read as
-        # its heading and its comments (a program) or its labels (a diagram).
+        # A section that is only a program (the training loop, the EDA checklist, text preprocessing) would
+        # lend nothing: the program becomes one passage, shown whole, read as its heading and its comments.
         for first, last, program in blocks:
             block = lines[first : last + 1]
-            if outline := _outline(block, program):
-                kind = "program" if program else "diagram"
-                add("\n".join(block), kind, first, last, flat=f"{chunk.section_path[-1]}: {outline}")
+            if program and (outline := _outline(block)):
+                add("\n".join(block), "program", first, last, flat=f"{chunk.section_path[-1]}: {outline}")
     return out
 
 
-def _outline(block: Sequence[str], program: bool) -> str:
-    """What a whole block says in words: a program's comments, a diagram's labels ("" when it has none)."""
-    if program:
-        comments = _comments(block)
-        return "; ".join(comments) if len(comments) >= 2 else ""
-    text = "\n".join(block)
-    return " ".join(_DRAWING.sub(" ", text).split()) if _DRAWING.search(text) else ""
+def _label_before(lines: Sequence[str], fence: int) -> int:
+    """The line of the label ("**Confusion Matrix**:") right above the fence at `fence`, or -1."""
+    before = [i for i in range(fence) if lines[i].strip()]
+    if not before:
+        return -1
+    line = plain(lines[before[-1]])
+    return before[-1] if line.endswith(":") and len(line.split()) <= 8 else -1
+
+
+def _outline(program: Sequence[str]) -> str:
+    """What a program says in words: its comments ("" with fewer than two)."""
+    comments = _comments(program)
+    return "; ".join(comments) if len(comments) >= 2 else ""
 
 
 def _comments(code: Sequence[str]) -> list[str]:

@@ -77,6 +77,34 @@ def test_a_section_that_is_only_a_diagram_lends_it_whole_read_as_its_labels():
     assert passage.text.startswith("┌") and (passage.line_start, passage.line_end) == (51, 53)
 
 
+LABELLED = Chunk(
+    "d2",
+    "**Confusion Matrix**:\n\n```\n          Predicted\nActual Pos  TP  FN\n       Neg  FP  TN\n```\n\n"
+    "| Metric | Formula |\n|:---|:---|\n| **Recall** | TP / (TP+FN) |\n\n```\n1 0 1\n0 1 0\n```",
+    ("Section 6 — Supervised Learning", "Classification Metrics"),
+    "prose",
+    60,
+    72,
+)
+
+
+def test_a_diagram_among_prose_is_one_passage_shown_under_its_label():
+    """Its lines alone say nothing ("Actual Pos TP FN"): whole, it is what a confusion-matrix question wants."""
+    kinds = {p.kind: p for p in passages(LABELLED)}
+    diagram = kinds["diagram"]
+    assert diagram.plain == "Confusion Matrix: Predicted Actual Pos TP FN Neg FP TN"
+    assert diagram.label == "**Confusion Matrix**:" and diagram.text.splitlines()[0] == diagram.label
+    assert (diagram.line_start, diagram.line_end) == (60, 65)  # from its label to the block's last line
+    assert "row" in kinds  # the table beside it still lends its rows
+    # A block of bare numbers (a worked example's cells) has no words to be read by.
+    assert [p.kind for p in passages(LABELLED)].count("diagram") == 1
+
+    from rag.assistant import Answer
+
+    shown = Answer("q", evidence=[Evidence(diagram, 0.5)]).evidence_markdown()
+    assert "> **Confusion Matrix**:\n> ```\n>           Predicted\n> Actual Pos  TP  FN" in shown
+
+
 def test_a_program_is_shown_as_code_not_as_markdown_headings():
     from rag.assistant import Answer
 
@@ -209,6 +237,16 @@ def test_real_evidence_for_a_table_question(assistant):
     found = assistant.retrieve(q, exclude_bank=True)
     evidence = assistant.evidence_for(q, found.hits)
     assert evidence[0].passage.kind == "row" and "Poisson" in evidence[0].passage.plain
+
+
+@pytest.mark.slow
+def test_real_evidence_for_a_diagram_question_is_the_diagram(assistant):
+    """The handbook draws the confusion matrix; before diagrams were passages, this question got a cheat-sheet
+    row that only names it."""
+    q = "What does a confusion matrix tell me about my classifier?"
+    found = assistant.retrieve(q)
+    evidence = assistant.evidence_for(q, found.hits)
+    assert evidence[0].passage.kind == "diagram" and evidence[0].passage.label == "**Confusion Matrix**:"
 
 
 @pytest.mark.slow
