@@ -15,7 +15,7 @@ from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence
-from rag.guard import Gate, distinctive_rows, gated, is_refusal, row_fields, row_subjects, terms
+from rag.guard import Gate, distinctive_rows, gated, is_refusal, numbers, row_fields, row_subjects, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
@@ -399,6 +399,7 @@ class Assistant:
                 row_subjects=row_subjects([e.passage.kind == "row" for e in evidence], own),
                 asked=asked_terms,
                 passage_texts=texts,
+                known_numbers=numbers(" ".join((asked, *(e.passage.text for e in evidence)))),
                 fields=row_fields(rows),
                 question_vector=self.vectors([answer.rewritten or answer.question])[0],
             )

@@ -106,6 +106,9 @@ class Gate:
     # The column names of table-row passages ("use case", "description"): a sentence that uses them as labels
     # ("Optimizer: SGD; Description: ...") is table cells pasted, not an answer.
     fields: frozenset[str] = frozenset()
+    # The numbers the evidence and the question state: a sentence stating another ("approximately 1.843 inches")
+    # made it up, however grounded its words. None: no check.
+    known_numbers: frozenset[str] | None = None
     # The question's unit vector: a sentence far from it answers another question. None: no check.
     question_vector: np.ndarray | None = None
     kept: list[str] = field(default_factory=list)
@@ -167,6 +170,9 @@ class Gate:
         if self.vocabulary and len((terms(words) - self.asked) & self.vocabulary) < NEW_TERMS:
             self.dropped.append((sentence, "only the question's words"))
             return ""
+        if self.known_numbers is not None and numbers(words) - self.known_numbers:
+            self.dropped.append((sentence, "a number not in the evidence"))
+            return ""
         if mixes_rows(terms(words), self.row_words):
             self.dropped.append((sentence, "mixes table rows"))
             return ""
@@ -215,6 +221,16 @@ def token_share(sentence: str, passage: str) -> float:
 def row_fields(rows: Iterable[str]) -> frozenset[str]:
     """The column names of table-row passages ("Method: Mean/Median; When to Use: ..." gives "when to use")."""
     return frozenset(cell.split(": ", 1)[0].strip().lower() for row in rows for cell in row.split("; ") if ": " in cell)
+
+
+def numbers(text: str) -> frozenset[str]:
+    """The numbers a text states, without thousands commas or citations: "1,000 trees, 95.4% [2]" → {1000, 95.4}.
+
+    >>> sorted(numbers("About 1.843 inches, 1,000 trees and 95% [2]."))
+    ['1.843', '1000', '95']
+    """
+    text = _CITATION.sub("", re.sub(r"(?<=\d),(?=\d{3})", "", text))
+    return frozenset(re.findall(r"\d+(?:\.\d+)?", text))
 
 
 def uses_fields(sentence: str, fields: frozenset[str]) -> bool:

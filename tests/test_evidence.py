@@ -269,6 +269,18 @@ def test_gate_drops_claims_the_evidence_does_not_make():
     assert gate.dropped[0][1] == "words not in the evidence"
 
 
+def test_gate_drops_a_number_the_evidence_does_not_state():
+    """ "approximately 1.843 inches" was shown for "how much data falls within two standard deviations?"."""
+    from rag.guard import numbers
+
+    evidence = "95% of data within 2σ of mean. Dropout: p = 0.5"
+    embed = _Vectors()
+    gate = Gate(embed(["dropout zeroes neurons"]), embed, known_numbers=numbers(evidence))
+    kept = list(gated(iter(["Dropout zeroes neurons with p 0.5 [1]. ", "Dropout zeroes 1,843 neurons."]), gate))
+    assert kept == ["Dropout zeroes neurons with p 0.5 [1]."]
+    assert gate.dropped == [("Dropout zeroes 1,843 neurons.", "a number not in the evidence")]
+
+
 def test_gate_drops_a_sentence_that_mixes_table_rows():
     from rag.guard import distinctive_rows
 

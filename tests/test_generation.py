@@ -73,6 +73,20 @@ def test_answer_with_the_real_model(assistant):
     assert 0 < t["ttft_ms"] <= t["total_ms"] and t["tokens"] > 0 and 40 < t["prompt_tokens"] <= 250
 
 
+def test_a_number_the_model_made_up_is_never_shown(assistant):
+    """Asked this, the 135M model writes percentages of its own ("approximately 14.5% ... (i.e., ±10%)") in
+    sentences whose words are grounded; the handbook's figure (95% within 2σ) is shown below instead."""
+    from rag.guard import numbers, split_sentences
+
+    question = "Roughly how much of my data should sit within two standard deviations if it's bell shaped?"
+    answer = assistant.ask(question, generation={"temperature": 0.0, "max_tokens": 80})
+    stated = numbers(" ".join([question, *(e.passage.text for e in answer.evidence)]))
+    assert "95% of data within 2σ of mean" in answer.evidence_markdown()
+    assert all(numbers(s) <= stated for s in split_sentences(answer.text + " ")[0])
+    made_up = [s for s in split_sentences(answer.raw + " ")[0] if numbers(s) - stated]
+    assert made_up and all(s.strip() not in answer.text for s in made_up)
+
+
 def test_generation_is_deterministic_at_temperature_zero(assistant):
     gen = {"temperature": 0.0, "max_tokens": 40}
     first = assistant.ask("What is dropout?", generation=gen).text
