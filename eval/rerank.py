@@ -18,7 +18,7 @@ import numpy as np
 
 from eval.dataset import DATA_DIR, Dataset, hit_key, load_questions_file
 from eval.metrics import dedupe, hit_at_k, mrr_at_k
-from rag.rerank import FEATURES, POOL, RerankModel
+from rag.rerank import EACH, FEATURES, POOL, RerankModel
 from rag.retrieve import RetrievalOptions, Retriever
 
 # The sets the shipped model is fitted on; learners_s10 and learners_s12-s14 are kept apart to check it.
@@ -84,7 +84,8 @@ def ranked(row: dict, keys: list[str], model: RerankModel | None) -> list[str]:
     """The question's distinct keys in order: fused, or with its pool reranked."""
     order = row["fused"]
     if model is not None and len(row["pool"]) > 1:
-        order = [row["pool"][j] for j in model.order(row["x"])] + row["fused"][POOL:]
+        pool = set(row["pool"])
+        order = [row["pool"][j] for j in model.order(row["x"])] + [i for i in row["fused"] if i not in pool]
     return dedupe([keys[i] for i in order])
 
 
@@ -126,6 +127,7 @@ def fitted_on() -> dict[str, Any]:
         "files": {f: hashlib.sha256((DATA_DIR / f).read_bytes()).hexdigest()[:16] for f in files},
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "pool": POOL,
+        "each": EACH,
         "C": C,
     }
 

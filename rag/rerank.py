@@ -39,9 +39,28 @@ FEATURES = (
     *(f"kind_{k}" for k in KINDS),
 )
 POOL = 10  # fused candidates reranked; the rest keep their fused order
+# Each list's first few are reranked too, wherever fusion put them: a learner's everyday words can make a
+# chunk dense's first and BM25's absent ("centre it around zero" for Feature Scaling), and fusion then ranks
+# it below ten chunks both lists found.
+EACH = 3
 DEPTH = 30  # the rank given to a candidate one list did not return
 MODEL_FILE = Path(__file__).resolve().parent / "rerank.json"
 FORMAT = 1
+
+
+def pool_of(fused: Sequence[int], dense: Sequence[int], bm25: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The candidates the reranker reorders (the fused top POOL, then each list's top EACH not among them)
+    and the rest, in fused order.
+
+    >>> pool_of([5, 6, 7], [9, 5], [6, 8])  # with POOL 10, every fused candidate is in the pool
+    ([5, 6, 7, 9, 8], [])
+    """
+    pool = list(fused[:POOL])
+    for i in [*dense[:EACH], *bm25[:EACH]]:
+        if i not in pool:
+            pool.append(i)
+    chosen = set(pool)
+    return pool, [i for i in fused if i not in chosen]
 
 
 @dataclass(frozen=True)
@@ -128,7 +147,7 @@ class RerankModel:
         return order(self.scores(x).tolist(), pinned(x))
 
     def to_json(self) -> str:
-        return to_json(self, FORMAT, FEATURES, pool=POOL)
+        return to_json(self, FORMAT, FEATURES, pool=POOL, each=EACH)
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> RerankModel:

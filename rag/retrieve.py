@@ -20,7 +20,7 @@ from rag.adapter import entropy
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.glossary import entries, expand
-from rag.rerank import DEPTH, POOL, Candidates, RerankModel, features
+from rag.rerank import DEPTH, Candidates, RerankModel, features, pool_of
 from rag.unknown import masked, unknown_word, vocabulary
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
@@ -303,15 +303,15 @@ class Retriever:
         `hbrag eval rerank` fits on, computed by the code that serves."""
         with self._lock:
             r = self._rank(question, replace(options, rerank=False))
-            pool = r.fused[:POOL]
+            pool, _ = pool_of(r.fused, r.dense, r.bm25)
             return r.fused, pool, features(self._candidates(question, r, pool))
 
     def _reranked(self, question: str, r: _Ranked, model: RerankModel) -> tuple[list[int], float]:
         """The fused order with its pool reranked, and the best candidate's score: the log-odds that a chunk
         which teaches the answer is among the candidates (an answerability signal)."""
-        pool = r.fused[:POOL]
+        pool, rest = pool_of(r.fused, r.dense, r.bm25)
         x = features(self._candidates(question, r, pool))
-        return [pool[j] for j in model.order(x)] + r.fused[POOL:], float(model.scores(x).max())
+        return [pool[j] for j in model.order(x)] + rest, float(model.scores(x).max())
 
     def _candidates(self, question: str, r: _Ranked, pool: list[int]) -> Candidates:
         views = [self._view(i) for i in pool]

@@ -12,7 +12,7 @@ import pytest
 from eval.dataset import DATA_DIR
 from ingest.errors import HbragError
 from rag.evidence import SAME_QUESTION
-from rag.rerank import FEATURES, Candidates, RerankModel, features, order, pinned
+from rag.rerank import EACH, FEATURES, POOL, Candidates, RerankModel, features, order, pinned, pool_of
 from rag.retrieve import RetrievalOptions
 from tests.conftest import HBRAG, first_section
 
@@ -52,6 +52,23 @@ def test_a_bank_question_asked_again_stays_first_whatever_it_scores():
     # Close enough but not a Q&A chunk, or a Q&A chunk not close enough: nothing is pinned.
     assert pinned(features(_candidates(title=np.array([0.9, 0.5, 0.3])))) is None
     assert pinned(features(_candidates(title=np.array([0.3, 0.5, SAME_QUESTION - 0.05])))) is None
+
+
+def test_each_list_s_first_few_are_reranked_wherever_fusion_put_them():
+    fused = list(range(20))
+    pool, rest = pool_of(fused, dense=[15, 0, 1], bm25=[2, 18, 19, 17])
+    assert pool == [*range(POOL), 15, 18, 19][: POOL + 2 * EACH]  # BM25's fourth (17) is not pulled in
+    assert rest == [i for i in fused if i not in pool] and 15 not in rest  # the rest keep the fused order
+
+
+@pytest.mark.slow
+def test_a_chunk_dense_ranks_first_reaches_the_reranker_from_below_the_fused_top_ten(assistant):
+    """Fusion weighs a chunk both lists found over one only dense found, however high: these everyday words
+    put a chunk dense ranks first 12th in the fused order (rag/rerank.py: EACH)."""
+    question = "Should my inputs be between zero and one or have mean zero and spread one?"
+    fused, pool, x = assistant.retriever.pool_features(question, RetrievalOptions(k=3))
+    late = [i for i in pool if fused.index(i) >= POOL]
+    assert late and len(x) == len(pool) > POOL
 
 
 def test_the_shipped_model_reads_strictly_and_names_the_data_it_was_fitted_on(tmp_path):
