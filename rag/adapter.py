@@ -49,6 +49,14 @@ class QueryAdapter:
     def handbook(self) -> str:
         return str(self.fitted_on.get("handbook_sha256", ""))
 
+    def mismatch(self, handbook_sha256: str | None, embedding_model: str | None) -> str:
+        """Why this adapter cannot move questions for an index of that handbook and embedding model, or ""."""
+        if handbook_sha256 is None or self.handbook != handbook_sha256:
+            return "fitted on another handbook"
+        if self.fitted_on.get("embedding_model") != embedding_model:
+            return "fitted for another embedding model"
+        return ""
+
     @classmethod
     def load(cls, path: Path = ADAPTER_FILE) -> QueryAdapter:
         try:

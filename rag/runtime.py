@@ -113,11 +113,9 @@ class Runtime:
             return None
         adapter = QueryAdapter.load(ADAPTER_FILE)
         manifest = self.store.manifest()
-        if manifest is None or adapter.handbook != manifest.handbook_sha256:
-            self.notify("The query adapter was fitted on another handbook: ranking without it.")
-            return None
-        if adapter.fitted_on.get("embedding_model") != manifest.embedding_model:
-            self.notify("The query adapter was fitted for another embedding model: ranking without it.")
+        why = adapter.mismatch(*((manifest.handbook_sha256, manifest.embedding_model) if manifest else (None, None)))
+        if why:
+            self.notify(f"The query adapter was {why}: ranking without it.")
             return None
         return adapter
 

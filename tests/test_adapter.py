@@ -87,8 +87,21 @@ def test_an_adapter_fitted_on_another_handbook_is_not_used(runtime, monkeypatch,
     said: list[str] = []
     fresh = Runtime(runtime.settings, notify=said.append)
     assert fresh.adapter is None and "another handbook" in said[0]
+    info = _info(runtime.settings.index_dir)  # `hbrag info` says so too, rather than naming the file
+    assert info["query_adapter"] == "off (fitted on another handbook)"
     monkeypatch.setattr("rag.adapter.ADAPTER_FILE", ADAPTER_FILE)
     assert Runtime(runtime.settings).adapter is not None
+    assert _info(runtime.settings.index_dir)["query_adapter"] == str(ADAPTER_FILE)
+
+
+def _info(index_dir) -> dict:
+    from click.testing import CliRunner
+
+    from ui.cli import cli
+
+    out = CliRunner().invoke(cli, ["info", "--json", "--index-dir", str(index_dir)])
+    assert out.exit_code == 0, out.output
+    return json.loads(out.output)
 
 
 # Everyday phrasings (in no eval set) whose teaching section MiniLM alone does not rank first.

@@ -293,7 +293,7 @@ def info(as_json: bool, **flags: Any) -> None:
     """Where the index is, what it holds, and which models are configured."""
     from ingest.embeddings import default_embedding_model_path
     from ingest.index import IndexStore
-    from rag.adapter import ADAPTER_FILE
+    from rag.adapter import ADAPTER_FILE, QueryAdapter
     from rag.answerable import MODEL_FILE as ANSWERABLE_FILE
     from rag.llm import default_model_path
     from rag.rerank import MODEL_FILE as RERANK_FILE
@@ -305,6 +305,15 @@ def info(as_json: bool, **flags: Any) -> None:
         model = str(settings.model or default_model_path())
     except HbragError as exc:
         model = f"missing ({exc})"
+    adapter = "off"
+    if settings.adapter and ADAPTER_FILE.exists():
+        try:
+            why = QueryAdapter.load(ADAPTER_FILE).mismatch(
+                manifest.handbook_sha256 if manifest else None, manifest.embedding_model if manifest else None
+            )
+        except HbragError as exc:
+            why = str(exc)
+        adapter = f"off ({why})" if manifest and why else str(ADAPTER_FILE)
     data = {
         "index": store.location,
         "built": manifest is not None,
@@ -320,7 +329,7 @@ def info(as_json: bool, **flags: Any) -> None:
         "llm": settings.llm_url or model,
         "retriever": settings.retriever,
         "reranker": str(settings.rerank_model or RERANK_FILE) if settings.rerank else "off",
-        "query_adapter": str(ADAPTER_FILE) if settings.adapter else "off",
+        "query_adapter": adapter,
         "answerability_model": str(settings.answerability_model or ANSWERABLE_FILE),
         "k": settings.k,
     }
