@@ -37,7 +37,7 @@ SPREAD = 0.3
 # Later-ranked chunks are less likely to be the teaching section. 0.03 until the query adapter made the
 # first chunk right more often; 0.1 chosen on the fitting learner sets (eval/README.md, fourteenth round).
 RANK_DECAY = 0.1
-# Passages that are a whole fenced block, shown as code: a section's only program, or its only diagram.
+# Passages that are a whole fenced block, shown as code: a section's only program, or a diagram.
 WHOLE_BLOCKS = ("program", "diagram")
 # A longer diagram is a page, not a passage (the handbook's run to 17 lines).
 DIAGRAM_LINES = 20
