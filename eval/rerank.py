@@ -49,10 +49,10 @@ def collect(retriever: Retriever, options: RetrievalOptions, sets: dict[str, Dat
                 gold = q.gold_keys(setting)
                 if not gold:
                     continue
-                fused, pool, x = retriever.pool_features(q.question, opts)
+                fused, pool, rest, x = retriever.pool_features(q.question, opts)
                 rows.append(
                     {"set": name, "setting": setting, "id": q.id, "question": q.question, "gold": gold}
-                    | {"fused": fused, "pool": pool, "x": x}
+                    | {"fused": fused, "pool": pool, "rest": rest, "x": x}
                 )
     return rows
 
@@ -84,8 +84,7 @@ def ranked(row: dict, keys: list[str], model: RerankModel | None) -> list[str]:
     """The question's distinct keys in order: fused, or with its pool reranked."""
     order = row["fused"]
     if model is not None and len(row["pool"]) > 1:
-        pool = set(row["pool"])
-        order = [row["pool"][j] for j in model.order(row["x"])] + [i for i in row["fused"] if i not in pool]
+        order = model.rerank(row["pool"], row["x"], row["rest"])
     return dedupe([keys[i] for i in order])
 
 

@@ -20,11 +20,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ingest.errors import HbragError
+
+if TYPE_CHECKING:
+    from ingest.index import Manifest
 
 ADAPTER_FILE = Path(__file__).resolve().parent / "adapter.npz"
 FORMAT = 1
@@ -49,11 +52,11 @@ class QueryAdapter:
     def handbook(self) -> str:
         return str(self.fitted_on.get("handbook_sha256", ""))
 
-    def mismatch(self, handbook_sha256: str | None, embedding_model: str | None) -> str:
-        """Why this adapter cannot move questions for an index of that handbook and embedding model, or ""."""
-        if handbook_sha256 is None or self.handbook != handbook_sha256:
+    def mismatch(self, manifest: Manifest | None) -> str:
+        """Why this adapter cannot move questions for the index `manifest` describes (none: not built), or ""."""
+        if manifest is None or self.handbook != manifest.handbook_sha256:
             return "fitted on another handbook"
-        if self.fitted_on.get("embedding_model") != embedding_model:
+        if self.fitted_on.get("embedding_model") != manifest.embedding_model:
             return "fitted for another embedding model"
         return ""
 

@@ -142,6 +142,10 @@ class RerankModel:
         sd = np.array([self.scale[f] or 1.0 for f in FEATURES])
         return ((x - mu) / sd) @ w + self.intercept
 
+    def rerank(self, pool: Sequence[int], x: np.ndarray, rest: Sequence[int]) -> list[int]:
+        """The pool in this model's order (`x` its feature rows), then the rest as they came."""
+        return [pool[j] for j in self.order(x)] + list(rest)
+
     def order(self, x: np.ndarray) -> list[int]:
         """Pool positions, best first."""
         return order(self.scores(x).tolist(), pinned(x))

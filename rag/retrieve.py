@@ -298,20 +298,22 @@ class Retriever:
         """The best dense similarity of `text` over the allowed chunks (as `best` is taken in `_search`)."""
         return float((self.vectors @ self.embed(text))[allowed].max()) if allowed.any() else 0.0
 
-    def pool_features(self, question: str, options: RetrievalOptions) -> tuple[list[int], np.ndarray, list[int]]:
-        """The fused order (no reranking), the pool the reranker reorders, and its feature rows: what
-        `hbrag eval rerank` fits on, computed by the code that serves."""
+    def pool_features(
+        self, question: str, options: RetrievalOptions
+    ) -> tuple[list[int], list[int], list[int], np.ndarray]:
+        """The fused order (no reranking), the pool the reranker reorders, the rest in fused order, and the
+        pool's feature rows: what `hbrag eval rerank` fits on, computed by the code that serves."""
         with self._lock:
             r = self._rank(question, replace(options, rerank=False))
-            pool, _ = pool_of(r.fused, r.dense, r.bm25)
-            return r.fused, pool, features(self._candidates(question, r, pool))
+            pool, rest = pool_of(r.fused, r.dense, r.bm25)
+            return r.fused, pool, rest, features(self._candidates(question, r, pool))
 
     def _reranked(self, question: str, r: _Ranked, model: RerankModel) -> tuple[list[int], float]:
         """The fused order with its pool reranked, and the best candidate's score: the log-odds that a chunk
         which teaches the answer is among the candidates (an answerability signal)."""
         pool, rest = pool_of(r.fused, r.dense, r.bm25)
         x = features(self._candidates(question, r, pool))
-        return [pool[j] for j in model.order(x)] + rest, float(model.scores(x).max())
+        return model.rerank(pool, x, rest), float(model.scores(x).max())
 
     def _candidates(self, question: str, r: _Ranked, pool: list[int]) -> Candidates:
         views = [self._view(i) for i in pool]

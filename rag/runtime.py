@@ -112,8 +112,7 @@ class Runtime:
         if not (self.settings.adapter and ADAPTER_FILE.exists()):
             return None
         adapter = QueryAdapter.load(ADAPTER_FILE)
-        manifest = self.store.manifest()
-        why = adapter.mismatch(*((manifest.handbook_sha256, manifest.embedding_model) if manifest else (None, None)))
+        why = adapter.mismatch(self.store.manifest())
         if why:
             self.notify(f"The query adapter was {why}: ranking without it.")
             return None

@@ -66,7 +66,7 @@ def test_a_chunk_dense_ranks_first_reaches_the_reranker_from_below_the_fused_top
     """Fusion weighs a chunk both lists found over one only dense found, however high: these everyday words
     put a chunk dense ranks first 12th in the fused order (rag/rerank.py: EACH)."""
     question = "Should my inputs be between zero and one or have mean zero and spread one?"
-    fused, pool, x = assistant.retriever.pool_features(question, RetrievalOptions(k=3))
+    fused, pool, _, x = assistant.retriever.pool_features(question, RetrievalOptions(k=3))
     late = [i for i in pool if fused.index(i) >= POOL]
     assert late and len(x) == len(pool) > POOL
 

@@ -308,9 +308,7 @@ def info(as_json: bool, **flags: Any) -> None:
     adapter = "off"
     if settings.adapter and ADAPTER_FILE.exists():
         try:
-            why = QueryAdapter.load(ADAPTER_FILE).mismatch(
-                manifest.handbook_sha256 if manifest else None, manifest.embedding_model if manifest else None
-            )
+            why = QueryAdapter.load(ADAPTER_FILE).mismatch(manifest)
         except HbragError as exc:
             why = str(exc)
         adapter = f"off ({why})" if manifest and why else str(ADAPTER_FILE)
