@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,10 @@ def test_every_gold_path_exists_in_the_index(built_index, handbook_text):
     assert not missing
 
 
-@pytest.mark.parametrize("name", ["paraphrases", "learners_fresh", "learners_check", "learners_s7"])
+LEARNER_SETS = sorted(p.stem for p in (Path(__file__).parents[1] / "eval" / "data").glob("learners_*.jsonl"))
+
+
+@pytest.mark.parametrize("name", ["paraphrases", *LEARNER_SETS])
 def test_every_learner_gold_key_exists_in_the_index(built_index, name):
     """A misspelt section path or bank id would count as a retrieval miss for ever."""
     from eval.dataset import DATA_DIR, load_questions_file
