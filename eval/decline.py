@@ -32,8 +32,29 @@ MAX_OUT_SHOWN = 0.10
 FOLDS = 5
 # Learners' everyday wording fitted on beside paraphrases.jsonl (eleventh round): a learner's rare everyday
 # word ("spreadsheet", "chatbot") must be seen among answerable questions, or the unknown-word signal
-# declines it. learners_s10, learners_check and learners_s12-s14 stay unseen, to check on.
-LEARNER_FILES = ("paraphrases.jsonl", "learners_fresh.jsonl", "learners_s7.jsonl", "learners_s9.jsonl")
+# declines it. Since the sixteenth round every earlier learner set fits; learners_s18-s19 and
+# unanswerable_s16 stay unseen, to check on.
+LEARNER_FILES = (
+    "paraphrases.jsonl",
+    "learners_fresh.jsonl",
+    "learners_check.jsonl",
+    "learners_s7.jsonl",
+    "learners_s9.jsonl",
+    "learners_s10.jsonl",
+    "learners_s12.jsonl",
+    "learners_s13.jsonl",
+    "learners_s14.jsonl",
+    "learners_s15.jsonl",
+    "learners_s16.jsonl",
+    "learners_s17.jsonl",
+)
+# The unanswerable questions fitted on: each later set was first kept apart to check the one before.
+NEGATIVE_FILES = (
+    "unanswerable.jsonl",
+    "unanswerable_s11.jsonl",
+    "unanswerable_s12.jsonl",
+    "unanswerable_s13.jsonl",
+)
 
 
 def collect(assistant: Assistant, groups: dict[str, tuple[Dataset, bool]], progress: bool = True) -> list[dict]:
@@ -69,12 +90,22 @@ def fit(rows: list[dict], fitted_on: dict[str, Any]) -> AnswerabilityModel:
         threshold=0.5,
         fitted_on=fitted_on,
     )
-    positives = sorted(model.probability(r) for r in rows if r["label"])
-    # The threshold sits at the MAX_FALSE_DECLINES quantile of the answerable questions' probabilities.
-    k = int(np.floor(MAX_FALSE_DECLINES * len(positives)))
-    threshold = float(positives[k]) if positives else 0.5
+    # The threshold sits at the MAX_FALSE_DECLINES quantile of each answerable group's probabilities, the
+    # lowest of them: learners' wording outnumbers the bank's terse questions ("What is max pooling?") and
+    # would otherwise set it alone.
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        if r["label"]:
+            groups.setdefault(r.get("group", ""), []).append(model.probability(r))
+    threshold = min((_quantile(ps) for ps in groups.values()), default=0.5)
     outside = [model.probability(r) for r in rows if r.get("group") == "unanswerable-out"]
     return AnswerabilityModel(**{**model.__dict__, "threshold": threshold, "floor": floor(outside, threshold)})
+
+
+def _quantile(probabilities: list[float]) -> float:
+    """The probability under which MAX_FALSE_DECLINES of these answerable questions fall."""
+    ranked = sorted(probabilities)
+    return float(ranked[int(np.floor(MAX_FALSE_DECLINES * len(ranked)))])
 
 
 def floor(outside: list[float], threshold: float) -> float:
@@ -128,9 +159,9 @@ def rates(judged: Iterable[dict]) -> dict[str, dict[str, float]]:
 
 def datasets(bank: Dataset, gold_judged: set[str]) -> dict[str, tuple[Dataset, bool]]:
     """The labelled groups and whether the bank is held out of retrieval for them."""
-    from eval.dataset import load_questions_file, unanswerable
+    from eval.dataset import load_questions_file
 
-    neg = unanswerable().questions
+    neg = [q for f in NEGATIVE_FILES for q in load_questions_file(DATA_DIR / f).questions]
     heldout = [q for q in bank.questions if q.id in gold_judged]
     learners = [q for f in LEARNER_FILES for q in load_questions_file(DATA_DIR / f).questions]
     return {
@@ -146,7 +177,7 @@ def _field(q: EvalQuestion) -> str:
 
 
 def fitted_on() -> dict[str, Any]:
-    files = [*LEARNER_FILES, "unanswerable.jsonl", "gold.json"]
+    files = [*LEARNER_FILES, *NEGATIVE_FILES, "gold.json"]
     return {
         "files": {f: hashlib.sha256((DATA_DIR / f).read_bytes()).hexdigest()[:16] for f in files},
         "at": datetime.now(UTC).isoformat(timespec="seconds"),

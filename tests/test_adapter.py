@@ -70,7 +70,7 @@ def test_the_shipped_adapter_names_the_handbook_and_data_it_was_fitted_on():
     adapter = QueryAdapter.load()
     assert adapter.handbook == sha256(read_handbook(HANDBOOK))  # the handbook changed: refit it
     files = adapter.fitted_on["files"]
-    for kept_apart in ("learners_s10.jsonl", "learners_s14.jsonl", "learners_s16.jsonl", "unanswerable.jsonl"):
+    for kept_apart in ("learners_s18.jsonl", "learners_s19.jsonl", "unanswerable.jsonl"):
         assert kept_apart not in files
     for name, digest in files.items():  # a changed set needs `hbrag eval adapter --fit`
         assert hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest()[:16] == digest, name
@@ -104,22 +104,22 @@ def _info(index_dir) -> dict:
     return json.loads(out.output)
 
 
-# Everyday phrasings (in no eval set) whose teaching section MiniLM alone does not rank first.
+# Everyday phrasings (in no eval set) whose teaching sections MiniLM alone does not rank first.
 CASES = [
     (
         "My model was great in testing but falls apart with real customers. Why?",
-        "Scenario 2: Model Works Locally, Fails in Production",
+        ("Scenario 2: Model Works Locally, Fails in Production", "Model Monitoring"),
     ),
-    ("Can I reuse a network trained on millions of photos for my small dataset?", "Transfer Learning"),
+    ("Can I reuse a network trained on millions of photos for my small dataset?", ("Transfer Learning",)),
 ]
 
 
-@pytest.mark.parametrize(("question", "section"), CASES)
-def test_the_teaching_section_comes_first_in_dense_ranking_only_with_the_adapter(assistant, plain, question, section):
+@pytest.mark.parametrize(("question", "sections"), CASES)
+def test_the_teaching_section_comes_first_in_dense_ranking_only_with_the_adapter(assistant, plain, question, sections):
     options = RetrievalOptions(k=3, retriever="dense", rerank=False)
     assert assistant.retriever.adapter is not None
-    assert assistant.retriever.search(question, options).hits[0].chunk.section_path[-1] == section
-    assert plain.search(question, options).hits[0].chunk.section_path[-1] != section
+    assert assistant.retriever.search(question, options).hits[0].chunk.section_path[-1] in sections
+    assert plain.search(question, options).hits[0].chunk.section_path[-1] not in sections
 
 
 def test_a_hit_s_score_and_what_declining_reads_stay_the_plain_cosine(assistant, plain):
@@ -148,7 +148,8 @@ def test_out_of_fold_gives_a_fitted_question_another_vector_than_the_shipped_ada
 def test_no_adapter_flag_and_info(cli_env):
     question = CASES[0][0]
     firsts = [first_section(cli_env, flag, "--retriever", "dense", question) for flag in ("--adapter", "--no-adapter")]
-    assert firsts[0].endswith(CASES[0][1]) and not firsts[1].endswith(CASES[0][1])
+    teaching = CASES[0][1]
+    assert firsts[0].endswith(teaching) and not firsts[1].endswith(teaching)
     env = cli_env | {"HBRAG_ADAPTER": "0"}
     info = subprocess.run([*HBRAG, "info", "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert json.loads(info.stdout)["query_adapter"] == "off"
@@ -157,7 +158,7 @@ def test_no_adapter_flag_and_info(cli_env):
 @pytest.mark.slow
 def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     out = subprocess.run(
-        [*HBRAG, "eval", "adapter", "--json", "--questions", str(DATA_DIR / "learners_s10.jsonl")]
+        [*HBRAG, "eval", "adapter", "--json", "--questions", str(DATA_DIR / "learners_s18.jsonl")]
         + ["--runs-dir", str(tmp_path)],
         env=cli_env,
         capture_output=True,
@@ -167,7 +168,7 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     rows = got["leave_one_set_out"]
-    assert {"bank", "paraphrases", "learners_s9", "learners_s10 (not fitted on)"} <= {r["set"] for r in rows}
+    assert {"bank", "paraphrases", "learners_s9", "learners_s18 (not fitted on)"} <= {r["set"] for r in rows}
     learner = [r for r in rows if r["set"] != "bank"]
     # Each set judged by an adapter fitted without it: learners' wording reaches its section first more often.
     assert sum(r["after"]["hit@1"] for r in learner) > sum(r["before"]["hit@1"] for r in learner)
@@ -175,7 +176,7 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     assert not (tmp_path / "adapter.npz").exists() and ADAPTER_FILE.exists()  # no --fit: nothing written
     (run,) = tmp_path.iterdir()
     assert (run / "hit1_before_after.png").stat().st_size > 0
-    assert "learners_s10 (not fitted on)" in (run / "report.md").read_text()
+    assert "learners_s18 (not fitted on)" in (run / "report.md").read_text()
 
 
 def test_did_you_mean_ranks_the_bank_by_the_moved_vector(assistant, plain):

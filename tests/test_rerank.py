@@ -77,7 +77,7 @@ def test_the_shipped_model_reads_strictly_and_names_the_data_it_was_fitted_on(tm
     model = RerankModel.load()
     assert set(model.weights) == set(FEATURES)
     files = model.fitted_on["files"]
-    assert "learners_s10.jsonl" not in files  # kept apart to check the model
+    assert "learners_s18.jsonl" not in files  # kept apart to check the model
     for name, digest in files.items():  # a changed set needs `hbrag eval rerank --fit`
         assert hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest()[:16] == digest, name
     assert RerankModel.load(_write(tmp_path, model.to_json())).weights == model.weights
@@ -93,20 +93,19 @@ def _write(tmp_path, text: str):
     return path
 
 
-# Everyday phrasings (in no eval set) whose teaching section fusion ranks below a neighbour sharing a word
-# when the question's vector is not moved by the query adapter (which, on, puts these first already).
+# Everyday phrasings (in no eval set) whose teaching section fusion ranks below a neighbour sharing a word or
+# a glossary line, with the question's vector moved by the query adapter, as the assistant runs. (The reranker
+# is fitted on the adapter's lists; without the adapter it is measured, not pinned: eval/README.md.)
 CASES = [
-    (
-        "My numbers go from 1 to a million in one column. Should I rescale them for a distance-based model?",
-        "Feature Scaling",
-    ),
-    ("What do I do when my classes are wildly unequal in size?", "Handling Imbalanced Data"),
+    ("What's a good first model for predicting a yes or no answer?", "Classification Algorithms"),
+    ("How can my chatbot look things up before answering?", "RAG (Retrieval Augmented Generation)"),
 ]
 
 
 @pytest.mark.parametrize(("question", "section"), CASES)
-def test_the_teaching_section_comes_first_only_with_the_reranker(plain, question, section):
-    first = {r: plain.search(question, RetrievalOptions(k=3, rerank=r)).hits[0].chunk for r in (True, False)}
+def test_the_teaching_section_comes_first_only_with_the_reranker(assistant, question, section):
+    search = assistant.retriever.search
+    first = {r: search(question, RetrievalOptions(k=3, rerank=r)).hits[0].chunk for r in (True, False)}
     assert first[True].section_path[-1] == section
     assert first[False].section_path[-1] != section
 
@@ -118,13 +117,13 @@ def test_the_bank_answer_to_the_same_question_stays_first(assistant):
 
 def test_no_rerank_flag_gives_the_fused_order(cli_env):
     question, section = CASES[0]
-    firsts = [first_section(cli_env, flag, "--no-adapter", question) for flag in ("--rerank", "--no-rerank")]
+    firsts = [first_section(cli_env, flag, question) for flag in ("--rerank", "--no-rerank")]
     assert firsts[0].endswith(section) and not firsts[1].endswith(section)
 
 
 @pytest.mark.slow
 def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
-    check = ["--questions", str(DATA_DIR / "learners_s10.jsonl")]
+    check = ["--questions", str(DATA_DIR / "learners_s18.jsonl")]
     out = subprocess.run(
         [*HBRAG, "eval", "rerank", "--json", *check, "--runs-dir", str(tmp_path)],
         env=cli_env,
@@ -135,7 +134,7 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)["leave_one_set_out"]
     sets = {r["set"] for r in rows}
-    assert {"bank", "paraphrases", "learners_s9", "learners_s10 (not fitted on)"} <= sets
+    assert {"bank", "paraphrases", "learners_s9", "learners_s18 (not fitted on)"} <= sets
     learner = [r for r in rows if r["set"] != "bank"]
     assert all(r["before"]["questions"] == r["after"]["questions"] > 0 for r in rows)
     # Each set judged by a model that never saw it: on learners' wording the first place improves overall.
@@ -148,7 +147,7 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     (run,) = tmp_path.iterdir()  # the report, its picture and the model's weights
     assert (run / "hit1_before_after.png").stat().st_size > 0
     report = (run / "report.md").read_text()
-    assert "learners_s10 (not fitted on)" in report and "passage_gap" in report
+    assert "learners_s18 (not fitted on)" in report and "passage_gap" in report
 
 
 def test_warming_embeds_every_chunk_once_so_searches_embed_no_passage(assistant):
