@@ -13,6 +13,23 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 GOLD_FILE = DATA_DIR / "gold.json"
 UNANSWERABLE_FILE = DATA_DIR / "unanswerable.jsonl"
 PARAPHRASES_FILE = DATA_DIR / "paraphrases.jsonl"
+# The learner-worded sets the fitted models (query adapter, reranker, answerability) learn from. Each was
+# first kept apart to check the models of its round; since the sixteenth round they all fit, and
+# learners_s18-s19 and unanswerable_s16 check.
+LEARNER_FIT_FILES = (
+    "paraphrases.jsonl",
+    "learners_fresh.jsonl",
+    "learners_check.jsonl",
+    "learners_s7.jsonl",
+    "learners_s9.jsonl",
+    "learners_s10.jsonl",
+    "learners_s12.jsonl",
+    "learners_s13.jsonl",
+    "learners_s14.jsonl",
+    "learners_s15.jsonl",
+    "learners_s16.jsonl",
+    "learners_s17.jsonl",
+)
 
 
 @dataclass(frozen=True)

@@ -16,27 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from eval.dataset import DATA_DIR, Dataset, hit_key, load_questions_file
+from eval.dataset import DATA_DIR, LEARNER_FIT_FILES, Dataset, hit_key, load_questions_file
 from eval.metrics import dedupe, hit_at_k, mrr_at_k
 from rag.rerank import EACH, FEATURES, POOL, RerankModel
 from rag.retrieve import RetrievalOptions, Retriever
 
-# The sets the shipped model (and the query adapter) is fitted on. Each learner set was first kept apart to
-# check the models before it; since the sixteenth round they all fit, and learners_s18-s19 check.
-FIT_FILES = (
-    "paraphrases.jsonl",
-    "learners_fresh.jsonl",
-    "learners_check.jsonl",
-    "learners_s7.jsonl",
-    "learners_s9.jsonl",
-    "learners_s10.jsonl",
-    "learners_s12.jsonl",
-    "learners_s13.jsonl",
-    "learners_s14.jsonl",
-    "learners_s15.jsonl",
-    "learners_s16.jsonl",
-    "learners_s17.jsonl",
-)
+FIT_FILES = LEARNER_FIT_FILES  # the reranker's and the query adapter's, beside the bank
 SETTINGS = ("full", "heldout")
 C = 1.0  # the regularisation; 0.1 and 1 gave the same leave-one-set-out figures (eval/README.md)
 
