@@ -139,6 +139,37 @@ def served(runtime):
 WIDE_FLOOR = 0.15
 
 
+# Everyday wording of a covered topic (Handling Imbalanced Data) used for the doubtful-decline band.
+RARE_CLASS = "How do I make up extra examples of the rare class instead of just copying them?"
+
+
+def shifted_to(model, p: float, target: float):
+    """`model` with its intercept moved so that a question it gives probability `p` gets `target`, all else as
+    fitted: a test of a band (doubtful decline, even odds) then holds whatever the last refit gave the
+    question (RARE_CLASS: 0.18 before the sixteenth round, 0.83 after it)."""
+    import math
+    from dataclasses import replace
+
+    shift = math.log(p / (1 - p)) - math.log(target / (1 - target))
+    return replace(model, intercept=model.intercept - shift)
+
+
+def doubtful_decline(assistant, question: str = RARE_CLASS):
+    """The assistant's answerability model moved so that `question` is declined with its closest passages
+    shown: midway between the floor and the threshold."""
+    model = assistant.answerability
+    p = model.probability(assistant.signals(question, assistant.retrieve(question))[1])
+    return shifted_to(model, p, (model.floor + model.threshold) / 2)
+
+
+@pytest.fixture
+def doubtful_model(runtime, tmp_path) -> str:
+    """`doubtful_decline` as a file for HBRAG_ANSWERABILITY_MODEL (the CLI reads the same index and models)."""
+    path = tmp_path / "answerable-doubtful.json"
+    path.write_text(doubtful_decline(runtime.assistant).to_json())
+    return str(path)
+
+
 def first_section(env: dict[str, str], *args: str) -> str:
     """`hbrag retrieve --json ARGS` as a user runs it: the first hit's section."""
     import subprocess

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import HANDBOOK, HBRAG
+from tests.conftest import HANDBOOK, HBRAG, RARE_CLASS
 
 
 def hbrag(args, env, stdin=None, timeout=300):
@@ -86,9 +86,8 @@ def test_a_decline_names_the_word_the_handbook_never_uses(cli_env):
     assert first.startswith("I could not find") and 'which never uses the word "Wilcoxon".' in first
 
 
-def test_a_doubtful_decline_prints_the_closest_passages(cli_env, wide_doubt):
-    question = "How do I make up extra examples of the rare class instead of just copying them?"
-    out = hbrag(["ask", question], {**cli_env, "HBRAG_ANSWERABILITY_MODEL": wide_doubt})
+def test_a_doubtful_decline_prints_the_closest_passages(cli_env, doubtful_model):
+    out = hbrag(["ask", RARE_CLASS], {**cli_env, "HBRAG_ANSWERABILITY_MODEL": doubtful_model})
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("I could not find a clear answer in the handbook.")
     assert "Closest in the handbook:" in out.stdout and "Handling Imbalanced Data" in out.stdout

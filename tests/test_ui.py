@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.conftest import WIDE_FLOOR
+from tests.conftest import RARE_CLASS, doubtful_decline
 
 pytestmark = pytest.mark.slow
 
@@ -87,13 +87,10 @@ def test_declined_question_is_a_message_not_an_error(client):
 
 
 def test_doubtful_decline_shows_the_closest_passages(client, runtime, monkeypatch):
-    from dataclasses import replace
 
-    monkeypatch.setattr(
-        runtime.assistant, "answerability", replace(runtime.assistant.answerability, floor=WIDE_FLOOR)
-    )  # see conftest
+    monkeypatch.setattr(runtime.assistant, "answerability", doubtful_decline(runtime.assistant))  # see conftest
     history, sources, timings, _ = client.predict(
-        user("How do I make up extra examples of the rare class instead of just copying them?"),
+        user(RARE_CLASS),
         3,
         "hybrid",
         0.2,
