@@ -2,9 +2,9 @@
 
 Positives: learners' own wording of covered questions (paraphrases.jsonl and the everyday-words sets in
 LEARNER_FILES) and the question bank with the bank held out of retrieval (so a bank question must be
-answered from the teaching sections, as a learner's reworded question would). Negatives:
-unanswerable.jsonl, in the field (topics the handbook names but never teaches, common interview topics it
-lacks) and outside it. Figures are from stratified k-fold: each question is judged by a model (and
+answered from the teaching sections, as a learner's reworded question would). Negatives: the
+unanswerable sets in NEGATIVE_FILES, in the field (topics the handbook names but never teaches, common
+interview topics it lacks) and outside it. Figures are from stratified k-fold: each question is judged by a model (and
 threshold) fitted without it.
 """
 
@@ -21,7 +21,7 @@ from eval.dataset import DATA_DIR, LEARNER_FIT_FILES, Dataset, EvalQuestion
 from rag.answerable import FEATURES, AnswerabilityModel
 from rag.assistant import Assistant
 
-# The threshold declines at most this share of the training fold's answerable questions. Measured
+# The threshold declines at most this share of each answerable group of the training fold. Measured
 # (eval/README.md): no threshold on these signals declines 90 % of the in-field unanswerable questions
 # without also declining a quarter of learners' answerable ones, so a learner's question comes first;
 # the evidence shown and the grounded-sentence guard carry an in-field question the handbook only names.
