@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,11 @@ LEARNER_FIT_FILES = (
     "learners_s16.jsonl",
     "learners_s17.jsonl",
 )
+
+
+def file_digests(names: list[str]) -> dict[str, str]:
+    """Each data file's short SHA-256, recorded with a fitted model: tests then name a set changed since."""
+    return {f: hashlib.sha256((DATA_DIR / f).read_bytes()).hexdigest()[:16] for f in names}
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,23 @@
 """Fit and check the answerability model (rag/answerable.py) on the labelled sets, cross-validated.
 
-Positives: learners' own wording of covered questions (paraphrases.jsonl and the everyday-words sets in
-LEARNER_FILES) and the question bank with the bank held out of retrieval (so a bank question must be
-answered from the teaching sections, as a learner's reworded question would). Negatives: the
-unanswerable sets in NEGATIVE_FILES, in the field (topics the handbook names but never teaches, common
-interview topics it lacks) and outside it. Figures are from stratified k-fold: each question is judged by a model (and
+Positives: learners' own wording of covered questions (eval.dataset.LEARNER_FIT_FILES: a learner's rare
+everyday word, "spreadsheet" or "chatbot", must be seen among answerable questions, or the unknown-word
+signal declines it) and the question bank with the bank held out of retrieval (so a bank question must be
+answered from the teaching sections, as a learner's reworded question would). Negatives: the unanswerable
+sets in NEGATIVE_FILES, in the field (topics the handbook names but never teaches, common interview topics
+it lacks) and outside it. Figures are from stratified k-fold: each question is judged by a model (and
 threshold) fitted without it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from eval.dataset import DATA_DIR, LEARNER_FIT_FILES, Dataset, EvalQuestion
+from eval.dataset import DATA_DIR, LEARNER_FIT_FILES, Dataset, EvalQuestion, file_digests
 from rag.answerable import FEATURES, AnswerabilityModel
 from rag.assistant import Assistant
 
@@ -30,10 +30,6 @@ MAX_FALSE_DECLINES = 0.05
 # field: at most this share of the out-of-field questions of the fitting data would be shown passages.
 MAX_OUT_SHOWN = 0.10
 FOLDS = 5
-# Learners' everyday wording fitted on beside paraphrases.jsonl (eleventh round): a learner's rare everyday
-# word ("spreadsheet", "chatbot") must be seen among answerable questions, or the unknown-word signal
-# declines it.
-LEARNER_FILES = LEARNER_FIT_FILES
 # The unanswerable questions fitted on: each later set was first kept apart to check the one before.
 NEGATIVE_FILES = (
     "unanswerable.jsonl",
@@ -149,7 +145,7 @@ def datasets(bank: Dataset, gold_judged: set[str]) -> dict[str, tuple[Dataset, b
 
     neg = [q for f in NEGATIVE_FILES for q in load_questions_file(DATA_DIR / f).questions]
     heldout = [q for q in bank.questions if q.id in gold_judged]
-    learners = [q for f in LEARNER_FILES for q in load_questions_file(DATA_DIR / f).questions]
+    learners = [q for f in LEARNER_FIT_FILES for q in load_questions_file(DATA_DIR / f).questions]
     return {
         "learner": (Dataset(learners, "learner"), False),
         "bank-heldout": (Dataset(heldout, "bank-heldout"), True),
@@ -163,9 +159,9 @@ def _field(q: EvalQuestion) -> str:
 
 
 def fitted_on() -> dict[str, Any]:
-    files = [*LEARNER_FILES, *NEGATIVE_FILES, "gold.json"]
+    files = [*LEARNER_FIT_FILES, *NEGATIVE_FILES, "gold.json"]
     return {
-        "files": {f: hashlib.sha256((DATA_DIR / f).read_bytes()).hexdigest()[:16] for f in files},
+        "files": file_digests(files),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "max_false_declines": MAX_FALSE_DECLINES,
     }

@@ -8,7 +8,6 @@ reported, by the model fitted on all the fitting sets: they are never fitted on.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,18 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from eval.dataset import DATA_DIR, LEARNER_FIT_FILES, Dataset, hit_key, load_questions_file
+from eval.dataset import DATA_DIR, LEARNER_FIT_FILES, Dataset, file_digests, hit_key, load_questions_file
 from eval.metrics import dedupe, hit_at_k, mrr_at_k
 from rag.rerank import EACH, FEATURES, POOL, RerankModel
 from rag.retrieve import RetrievalOptions, Retriever
 
-FIT_FILES = LEARNER_FIT_FILES  # the reranker's and the query adapter's, beside the bank
 SETTINGS = ("full", "heldout")
 C = 1.0  # the regularisation; 0.1 and 1 gave the same leave-one-set-out figures (eval/README.md)
 
 
 def fit_sets(bank: Dataset) -> dict[str, Dataset]:
-    return {"bank": bank, **{f.removesuffix(".jsonl"): load_questions_file(DATA_DIR / f) for f in FIT_FILES}}
+    return {"bank": bank, **{f.removesuffix(".jsonl"): load_questions_file(DATA_DIR / f) for f in LEARNER_FIT_FILES}}
 
 
 def collect(retriever: Retriever, options: RetrievalOptions, sets: dict[str, Dataset], progress: bool = True):
@@ -114,9 +112,9 @@ def leave_one_set_out(rows: list[dict], keys: list[str]) -> list[dict]:
 
 
 def fitted_on() -> dict[str, Any]:
-    files = [*FIT_FILES, "gold.json"]
+    files = [*LEARNER_FIT_FILES, "gold.json"]
     return {
-        "files": {f: hashlib.sha256((DATA_DIR / f).read_bytes()).hexdigest()[:16] for f in files},
+        "files": file_digests(files),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "pool": POOL,
         "each": EACH,

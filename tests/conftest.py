@@ -154,12 +154,16 @@ def shifted_to(model, p: float, target: float):
     return replace(model, intercept=model.intercept - shift)
 
 
+def probability(assistant, question: str) -> float:
+    """The answerability model's probability for `question`, from the signals the assistant reads."""
+    return assistant.answerability.probability(assistant.signals(question, assistant.retrieve(question))[1])
+
+
 def doubtful_decline(assistant, question: str = RARE_CLASS):
     """The assistant's answerability model moved so that `question` is declined with its closest passages
     shown: midway between the floor and the threshold."""
     model = assistant.answerability
-    p = model.probability(assistant.signals(question, assistant.retrieve(question))[1])
-    return shifted_to(model, p, (model.floor + model.threshold) / 2)
+    return shifted_to(model, probability(assistant, question), (model.floor + model.threshold) / 2)
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from eval.dataset import hit_key, load_gold, question_bank, unanswerable
+from eval.dataset import DATA_DIR, hit_key, load_gold, question_bank, unanswerable
 from ingest.index import IndexStore
 from ingest.questions import parse_question_bank
 from tests.conftest import HBRAG
@@ -32,7 +31,7 @@ def test_every_gold_path_exists_in_the_index(built_index, handbook_text):
     assert not missing
 
 
-LEARNER_SETS = sorted(p.stem for p in (Path(__file__).parents[1] / "eval" / "data").glob("learners_*.jsonl"))
+LEARNER_SETS = sorted(p.stem for p in DATA_DIR.glob("learners_*.jsonl"))
 
 
 @pytest.mark.parametrize("name", ["paraphrases", *LEARNER_SETS])

@@ -9,7 +9,7 @@ from rag.assistant import DECLINED, clean_question
 from rag.guard import is_refusal
 from rag.llm import guard_loops, is_looping, trim_loop
 from rag.prompt import NOT_COVERED, build_messages, cited_numbers
-from tests.conftest import RARE_CLASS, doubtful_decline, shifted_to
+from tests.conftest import RARE_CLASS, doubtful_decline, probability, shifted_to
 
 
 def test_build_messages_numbers_the_facts_after_the_question():
@@ -141,16 +141,13 @@ def test_an_answer_at_even_odds_labels_its_passages_as_the_closest_found(runtime
     """Answered, but the answerability model gives it even odds or worse (the handbook never teaches choosing
     k for nearest neighbours): the passages are shown as the closest found, not as the answer, and the
     model is not asked for a summary of passages that may not answer."""
-
     from rag.assistant import DOUBTFUL, Assistant
 
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
     # Its intercept moved so that this question sits between the threshold and even odds, whatever the
     # next refit puts it at (0.52 after the thirteenth round's, 0.90 after the fourteenth's).
     shipped, question = assistant.answerability, "How do I pick k in k-nearest neighbours?"
-    found = assistant.retrieve(question)
-    p = shipped.probability(assistant.signals(question, found)[1])
-    assistant.answerability = shifted_to(shipped, p, (shipped.threshold + DOUBTFUL) / 2)
+    assistant.answerability = shifted_to(shipped, probability(assistant, question), (shipped.threshold + DOUBTFUL) / 2)
     answer = assistant.ask(question)
     assert not answer.declined and answer.evidence and answer.signals["probability"] < DOUBTFUL
     assert answer.doubtful and answer.to_dict()["doubtful"] is True and assistant.generations == 0
@@ -163,7 +160,6 @@ def test_an_answer_at_even_odds_labels_its_passages_as_the_closest_found(runtime
 def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime):
     """Everyday wording of a covered topic that scores under the threshold but above out-of-field questions:
     declined, the model never called, and the handbook's closest words shown instead of nothing."""
-
     from rag.assistant import CLOSEST, Assistant
 
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
