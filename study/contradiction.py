@@ -69,8 +69,19 @@ ANTONYMS = (
     ("frozen", "all"),
     ("ascent", "descent"),
     ("harmonic", "arithmetic"),
+    ("minority", "majority"),
+    ("during", "before"),
+    ("sparse", "denser"),
+    ("fill", "delete"),
+    ("fill", "drop"),
 )
 NEGATORS = frozenset({"not", "no", "never", "cannot", "without", "instead", "nor", "neither", "none"})
+# A denied need negates its subject: "X is not needed", "X doesn't matter", "X plays no part", "X is unnecessary".
+_NEEDS = frozenset({"need", "requir", "necessari", "matter", "import", "relev", "part", "role"})
+_NEEDLESS = frozenset({"unnecessary", "unneeded", "needless", "irrelevant", "pointless"})
+_AUXILIARIES = frozenset(
+    {"is", "are", "was", "were", "be", "do", "does", "did", "can", "will", "would", "should", "play", "plays"}
+)
 _NEGATING_VERBS = frozenset({"avoid", "prevent", "stop", "lack", "fail", "reduc", "limit", "mitig", "combat"})
 # Words that make "A <rel> B" directional, so "A from B" and "B from A" say different things.
 RELATIONS = frozenset({"from", "given", "assuming", "causes", "cause", "before", "after", "than", "into", "to", "|"})
@@ -114,14 +125,28 @@ def _stems(text: str) -> set[str]:
     return {stem(w) for w in words(text)}
 
 
+def _subject(ws: list[str], i: int) -> set[int]:
+    """The three words before position `i`, auxiliaries skipped: what "is not needed" or "plays no part" denies."""
+    j = i - 1
+    while j >= 0 and ws[j] in _AUXILIARIES:
+        j -= 1
+    return set(range(max(j - 2, 0), j + 1))
+
+
 def _windows(ws: list[str], soft: bool) -> set[int]:
-    """Positions a negator governs: three words after "not", "no", "without"; with `soft`, also the word after
-    "avoids", "prevents", "reduces" and the words either side of "only" (they agree with a negation but never
-    accuse one: "reduces X" vs "shrinks X", "touched only once" vs "never touch during development")."""
+    """Positions a negator governs: three words after "not", "no", "without", "rather than", and the subject of
+    a denied need ("statistical significance is not needed", "the code versions don't need tracking",
+    "freshness plays no part", "X is unnecessary"); with `soft`, also the word after "avoids", "prevents",
+    "reduces" and the words either side of "only" (they agree with a negation but never accuse one: "reduces X"
+    vs "shrinks X", "touched only once" vs "never touch during development")."""
     out: set[int] = set()
     for i, w in enumerate(ws):
-        if w in NEGATORS or w.endswith("n't"):
+        if w in _NEEDLESS:
+            out |= _subject(ws, i)
+        elif w in NEGATORS or w.endswith("n't") or (w == "rather" and ws[i + 1 : i + 2] == ["than"]):
             out |= set(range(i + 1, min(i + 4, len(ws))))
+            if i + 1 < len(ws) and stem(ws[i + 1]) in _NEEDS:
+                out |= _subject(ws, i)
         elif soft and stem(w) in _NEGATING_VERBS:
             out |= set(range(i + 1, min(i + 2, len(ws))))
         elif soft and w == "only":
@@ -147,9 +172,33 @@ def negation(point: str, clause: str) -> str:
     p, c = _only_negated(pw) & shared, _only_negated(cw) & shared
     if p and not _negated(cw, True) & shared:
         return f"leaves out the handbook's negation of {next(w for w in pw if stem(w) in p)}"
+    c -= _in_compounds(point, set(cw))
     if c and not _negated(pw, True) & shared:
-        return f"negates {next(w for w in cw if stem(w) in c)}"
+        return f"negates {_span(cw, c)}"
     return ""
+
+
+def _in_compounds(text: str, said: set[str]) -> set[str]:
+    """Stems `text` uses only as an -ing word naming a term, in a form the other side never writes (`said`):
+    "learning" of "learning rate" is not the "learned" of "chosen before training rather than learned"."""
+    tokens = text.replace("**", "").split()
+    inside, alone = set(), set()
+    for token, after in zip(tokens, [*tokens[1:], ""], strict=True):
+        word = words(token)
+        if not word:
+            continue
+        named = word[-1].endswith("ing") and token[-1].isalnum() and bool(content_stems(after))
+        joined = named and word[-1] not in said
+        (inside if joined else alone).add(stem(word[-1]))
+    return inside - alone
+
+
+def _span(ws: list[str], stems: set[str]) -> str:
+    """The words from the first to the last of `stems` (at most five): "statistical significance", "code and
+    data versions"."""
+    at = [i for i, w in enumerate(ws) if stem(w) in stems]
+    end = max(i for i in at if i - at[0] < 5)
+    return " ".join(ws[at[0] : end + 1])
 
 
 def flip(point: str, clause: str, context: str = "", whole: str = "") -> str:
@@ -234,6 +283,31 @@ def reversed_roles(point: str, clause: str) -> str:
             if p_rel and c_rel and not converse:
                 return f"reverses {p_words[px]} and {p_words[py]}"
     return ""
+
+
+def transposed(point: str, sentence: str, min_shared: int = 5) -> str:
+    """The learner restates the point with two of its terms swapped and everything else in place: "a weighted
+    sum of the queries, with weights from the similarity between the values and keys" where the handbook sums
+    the values. Read over a whole sentence (the swap spans clauses), on the terms both use once, in order; the
+    two must have another shared term between them, so "keys and queries" for "queries and keys" is no swap."""
+
+    def order(text: str) -> list[str]:
+        stems = content_stems(text)
+        return [s for s in dict.fromkeys(stems) if stems.count(s) == 1]
+
+    mine, theirs = order(point), order(sentence)
+    shared = set(mine) & set(theirs)
+    p, c = [s for s in mine if s in shared], [s for s in theirs if s in shared]
+    if len(p) < min_shared:
+        return ""
+    moved = [i for i, (a, b) in enumerate(zip(p, c, strict=True)) if a != b]
+    if len(moved) != 2 or moved[1] - moved[0] < 2:
+        return ""
+    i, j = moved
+    if (p[i], p[j]) != (c[j], c[i]):
+        return ""
+    said = {stem(w): w for w in words(sentence)}
+    return f"swaps {said[p[j]]} and {said[p[i]]}"
 
 
 def numbers(point: str, clause: str) -> str:

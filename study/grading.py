@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from study.contradiction import mentions, names, reversed_roles, strong, swapped_label, swapped_pair
+from study.contradiction import mentions, names, reversed_roles, strong, swapped_label, swapped_pair, transposed
 from study.points import KeyPoint, clauses, content_stems, key_points, sentences, words
 
 W_COS = 0.8
@@ -45,6 +45,8 @@ MAX_ROLES = 3
 DESCRIBES = 0.60  # read off the fit part with the others in view, then checked on fresh4 (eval/README.md)
 MARGIN = 0.10
 RARE = 3  # a word in at most this many glossary definitions names one
+KIND_CREDIT = 0.3  # a kind, an example or the broader term: partly right, a 2 (round(5 * 0.3 ** GAMMA))
+KIND_SCORE = 2
 
 PARAMS = {"w_cos": W_COS, "lo": LO, "hi": HI, "align": ALIGN, "gamma": GAMMA}  # what calibration searches
 
@@ -130,6 +132,42 @@ def confused(grade: Grade, reason: str, said: str) -> Grade:
     return Grade(min(grade.score, CAP_CONTRADICTED), [first, *grade.points[1:]], grade.skipped)
 
 
+def close(grade: Grade, reason: str, said: str) -> Grade:
+    """The grade of an answer that names a kind or an example of the term, or what it is a kind of: partly
+    right (at least KIND_SCORE), the point still missing, with the relation as its reason."""
+    first = replace(grade.points[0], verdict="missing", credit=max(grade.points[0].credit, KIND_CREDIT), said=said)
+    first = replace(first, reason=reason)
+    return Grade(max(grade.score, KIND_SCORE), [first, *grade.points[1:]], grade.skipped)
+
+
+def _bare(term: str) -> tuple[str, ...]:
+    return tuple(words(re.sub(r"\s*\(.*?\)", "", term)))
+
+
+def kinds(glossary: dict[str, str]) -> dict[tuple[str, str], str]:
+    """(narrower, broader) -> how the glossary says it: a definition that opens with another term ("Dropout:
+    Regularization by ..."), names one as a variant ("LSTM: ..., RNN variant"), or lists examples in a parenthesis
+    ("Regularization: ... (L1, L2, dropout)")."""
+    by_words = {_bare(t): t for t in glossary}
+    out: dict[tuple[str, str], str] = {}
+    for term, definition in glossary.items():
+        said = words(re.sub(r"\(.*?\)", "", definition))  # words as written: "Decoding" is no "Decoder"
+        for other_words, other in by_words.items():
+            n = len(other_words)
+            if other == term or not n:
+                continue
+            if tuple(said[:n]) == other_words:
+                out[(term, other)] = f"{term} is a kind of {other}"
+            elif any(tuple(said[i : i + n + 1]) == (*other_words, "variant") for i in range(len(said))):
+                out[(term, other)] = f"{term} is a variant of {other}"
+        for inside in re.findall(r"\(([^()]*)\)", definition):
+            for item in inside.split(","):
+                member = by_words.get(tuple(words(item)))
+                if member and member != term:
+                    out[(member, term)] = f"{member} is an example of {term}"
+    return out
+
+
 class Grader:
     """Grades with an embedder (`embed_documents`, normalised vectors); the reference side is embedded once.
 
@@ -151,24 +189,44 @@ class Grader:
         self._glossary = terms
         self._definitions: np.ndarray | None = None  # the definitions, embedded when a definition card is dealt
         self._rarity: Counter[str] | None = None  # in how many definitions each content stem occurs
+        self._kinds = kinds(terms)
 
-    def _confusion(self, answer: str, reference: str, vector: np.ndarray) -> tuple[str, str]:
+    def _kind(self, a: str, b: str) -> str:
+        """How the glossary relates two terms as a kind and its broader term, either way round, or ""."""
+        return self._kinds.get((a, b)) or self._kinds.get((b, a), "")
+
+    def _confusion(self, answer: str, reference: str, vector: np.ndarray) -> tuple[str, str, bool]:
         """Why the answer is another glossary term where this card's belongs (its name, or its definition), or
-        ("", ""). `vector` is the whole answer's."""
+        ("", "", False); True when the other term is a kind of this one or the reverse (partly right, not wrong).
+        `vector` is the whole answer's."""
         if reference in self.glossary:
             other = named_term(answer, [t for t in self.glossary if t != reference])
-            return (f"{other} is another term: {self.glossary[other]}", answer) if other else ("", "")
+            if not other:
+                return "", "", False
+            kind = self._kind(other, reference)
+            return (
+                (f"{kind}: {self.glossary[other]}", answer, True)
+                if kind
+                else (
+                    f"{other} is another term: {self.glossary[other]}",
+                    answer,
+                    False,
+                )
+            )
         terms, definitions = list(self.glossary), list(self.glossary.values())
         if reference not in definitions:
-            return "", ""
+            return "", "", False
         if self._definitions is None:
             self.prepare([reference])
         sims = self._definitions @ vector
         own = definitions.index(reference)
         other = max((j for j in range(len(terms)) if j != own), key=lambda j: sims[j])
         if sims[other] >= DESCRIBES and sims[other] - sims[own] >= MARGIN and self._names(answer, definitions[other]):
-            return f"that describes {terms[other]}: {definitions[other]}", answer
-        return "", ""
+            kind = self._kind(terms[other], terms[own])
+            if kind:
+                return f"that describes {terms[other]} ({kind}): {definitions[other]}", answer, True
+            return f"that describes {terms[other]}: {definitions[other]}", answer, False
+        return "", "", False
 
     def _names(self, answer: str, definition: str) -> bool:
         """The answer uses a word that marks this definition out among the glossary's (in at most RARE of them):
@@ -217,8 +275,10 @@ class Grader:
             self._answers[answer] = self._embed(candidates)
         vectors = self._answers[answer]
         grade = judge(points, point_vecs, facets, facet_vecs, candidates, vectors, len(pieces), answer, params or {})
-        reason, said = self._confusion(answer, reference, vectors[candidates.index(answer.strip())])
-        return confused(grade, reason, said) if reason and grade.points else grade
+        reason, said, kind = self._confusion(answer, reference, vectors[candidates.index(answer.strip())])
+        if not reason or not grade.points:
+            return grade
+        return close(grade, reason, said) if kind else confused(grade, reason, said)
 
 
 def _facet_contradiction(
@@ -302,9 +362,13 @@ def judge(
         verdict = "contradicted" if reason else ("covered" if c >= COVERED else "missing")
         results.append(PointResult(point, verdict, 0.0 if reason else c, said if c > 0 or reason else "", reason))
     if not any(r.reason for r in results):
-        # Both sides of a contrast kept and swapped: no single clause contradicts its own point, the pairing does.
+        # Both sides of a contrast kept and swapped, or two terms of one statement swapped: no single clause
+        # contradicts its own point, the pairing does.
         for i, point in enumerate(points):
             reason, said = swapped_pair(point.text, [p.text for p in points], answer)
+            if not reason:
+                said = next((s for s in sentences(answer) if transposed(point.text, s)), "")
+                reason = transposed(point.text, said) if said else ""
             if reason:
                 results[i] = PointResult(point, "contradicted", 0.0, said, reason)
                 break

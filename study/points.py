@@ -39,8 +39,15 @@ STOP = frozenset(_STOP_WORDS.split())
 FILLER_LABELS = frozenset({"example", "examples", "e.g.", "eg", "note", "use case", "use cases"})
 
 
+_VOWELS = frozenset("aeiouy")
+
+
 def stem(word: str) -> str:
-    return stemmer().stemWord(word.lower())
+    """The Snowball stem, with an acronym's plural read as the acronym ("CNNs" is "cnn"; Snowball keeps it)."""
+    word = word.lower()
+    if len(word) > 3 and word.endswith("s") and word[-2] != "s" and not _VOWELS & set(word[:-1]):
+        return word[:-1]
+    return stemmer().stemWord(word)
 
 
 def words(text: str) -> list[str]:

@@ -37,6 +37,7 @@ class Feedback:
             lines.append("Covered: " + "; ".join(p.point.text.rstrip(".") for p in g.covered))
         if g.missing and g.score < 5:
             lines.append("Missing: " + "; ".join(p.point.text.rstrip(".") for p in g.missing))
+        lines += [f"Close: {p.reason}" for p in g.missing if p.reason]  # a kind of the term, or what it is a kind of
         for p in g.contradicted:
             start, end = self.lines.get(p.point.text, (c.line_start, c.line_end))
             lines.append(
