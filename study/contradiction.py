@@ -143,7 +143,9 @@ def _windows(ws: list[str], soft: bool) -> set[int]:
     for i, w in enumerate(ws):
         if w in _NEEDLESS:
             out |= _subject(ws, i)
-        elif w in NEGATORS or w.endswith("n't") or (w == "rather" and ws[i + 1 : i + 2] == ["than"]):
+        elif w == "rather" and ws[i + 1 : i + 2] == ["than"]:
+            out |= set(range(i + 2, min(i + 5, len(ws))))
+        elif w in NEGATORS or w.endswith("n't"):
             out |= set(range(i + 1, min(i + 4, len(ws))))
             if i + 1 < len(ws) and stem(ws[i + 1]) in _NEEDS:
                 out |= _subject(ws, i)

@@ -145,9 +145,10 @@ def _bare(term: str) -> tuple[str, ...]:
 
 
 def kinds(glossary: dict[str, str]) -> dict[tuple[str, str], str]:
-    """(narrower, broader) -> how the glossary says it: a definition that opens with another term ("Dropout:
-    Regularization by ..."), names one as a variant ("LSTM: ..., RNN variant"), or lists examples in a parenthesis
-    ("Regularization: ... (L1, L2, dropout)")."""
+    """(narrower, broader) -> how the glossary says it: a term that is another with a word before it ("Word
+    Embedding", "Embedding"), a definition that opens with another term ("Dropout: Regularization by ..."), one
+    that names a variant ("LSTM: ..., RNN variant"), or a parenthesis of examples ("Regularization: ... (L1, L2,
+    dropout)")."""
     by_words = {_bare(t): t for t in glossary}
     out: dict[tuple[str, str], str] = {}
     for term, definition in glossary.items():
@@ -156,7 +157,9 @@ def kinds(glossary: dict[str, str]) -> dict[tuple[str, str], str]:
             n = len(other_words)
             if other == term or not n:
                 continue
-            if tuple(said[:n]) == other_words:
+            if len(_bare(term)) > n and _bare(term)[-n:] == other_words:  # "Word Embedding", "Embedding"
+                out[(term, other)] = f"{term} is more specific than {other}"
+            elif tuple(said[:n]) == other_words:
                 out[(term, other)] = f"{term} is a kind of {other}"
             elif any(tuple(said[i : i + n + 1]) == (*other_words, "variant") for i in range(len(said))):
                 out[(term, other)] = f"{term} is a variant of {other}"

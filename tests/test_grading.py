@@ -95,6 +95,7 @@ def test_clauses_cut_where_a_new_claim_starts():
         (negation, "ensure statistical significance before rollout", "statistical significance is needed first", 0),
         (negation, "Track code version and data version", "the code and data versions don't need tracking", 1),
         (negation, "Use AUC-ROC, not accuracy", "evaluate with AUC-ROC rather than accuracy", 0),
+        (negation, "Search based on meaning, not keywords", "matches on meaning rather than on exact keywords", 0),
         (negation, "Metrics: CTR, engagement, revenue", "judge it by training loss rather than CTR", 1),
         # "learning" of "learning rate" is not the "learned" a right answer denies.
         (negation, "Configuration set before training (learning rate, layers)", "set before training, not learned", 0),
@@ -357,6 +358,7 @@ def test_the_glossary_says_which_term_is_a_kind_of_another(handbook_text):
     assert found[("LSTM", "RNN")] == "LSTM is a variant of RNN"  # "Long Short-Term Memory, RNN variant ..."
     assert found[("Dropout", "Regularization")]  # "Regularization by randomly zeroing ..."
     assert found[("Learning Rate", "Hyperparameter")]  # "Configuration set before training (learning rate, layers)"
+    assert found[("Word Embedding", "Embedding")] == "Word Embedding is more specific than Embedding"
     # Words as written: "Decoding strategy" is no Decoder; "(weights, biases)" does not list Bias (ML).
     assert ("Beam Search", "Decoder") not in found and ("Bias (ML)", "Parameter") not in found
 
@@ -368,6 +370,7 @@ def test_the_glossary_says_which_term_is_a_kind_of_another(handbook_text):
         ("Which term means: Long Short-Term Memory, RNN variant for long sequences?", "RNN", True),  # its broader term
         ("Which term means: Recurrent Neural Network for sequential data?", "CNN", False),  # another term: wrong
         ("What is Dropout?", "Something that helps against overfitting.", True),  # describes Regularization
+        ("Which term means: Dense vector representation of words?", "Embedding", True),  # Word Embedding's head
     ],
 )
 def test_a_kind_of_the_term_is_partly_right_not_a_contradiction(
@@ -377,6 +380,7 @@ def test_a_kind_of_the_term_is_partly_right_not_a_contradiction(
     feedback = session.check(find_card(deck, front), answer)
     if close:
         assert 2 <= feedback.grade.score <= 3 and not feedback.grade.contradicted
-        assert "Close: " in feedback.text() and " of " in feedback.grade.missing[0].reason
+        reason = feedback.grade.missing[0].reason
+        assert f"Close: {reason}" in feedback.text() and (" of " in reason or " than " in reason)
     else:
         assert feedback.grade.score <= 1 and feedback.grade.contradicted and "Close: " not in feedback.text()
