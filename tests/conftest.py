@@ -133,12 +133,6 @@ def served(runtime):
     app.close()
 
 
-# The band where a declined question still shows its closest passages (floor to threshold) moves with every
-# refit; with the floor lowered to this, it holds the everyday-words ice-cream question (p about 0.18) and not an
-# out-of-field one (Mona Lisa, about 0.11).
-WIDE_FLOOR = 0.15
-
-
 # Everyday wording of a covered topic (Handling Imbalanced Data) used for the doubtful-decline band.
 RARE_CLASS = "How do I make up extra examples of the rare class instead of just copying them?"
 
@@ -183,13 +177,13 @@ def first_section(env: dict[str, str], *args: str) -> str:
     return json.loads(out.stdout)["hits"][0]["section"]
 
 
-@pytest.fixture
-def wide_doubt(tmp_path) -> str:
-    """The shipped answerability model with its floor at WIDE_FLOOR, as a file for HBRAG_ANSWERABILITY_MODEL.
+def banded(assistant, below: str, inside: str, above: list[str]):
+    """The assistant's answerability model with its floor and threshold put between the questions' own
+    probabilities: `below` declined with nothing shown, `inside` declined with its closest passages, `above`
+    answered, whatever the last refit gave each (only their order is asked of it)."""
+    from dataclasses import replace
 
-    Tests of that band then do not depend on where the last refit put it."""
-    from rag.answerable import MODEL_FILE
-
-    path = tmp_path / "answerable-wide.json"
-    path.write_text(json.dumps({**json.loads(MODEL_FILE.read_text()), "floor": WIDE_FLOOR}))
-    return str(path)
+    low, mid = probability(assistant, below), probability(assistant, inside)
+    high = min(probability(assistant, q) for q in above)
+    assert low < mid < high, f"the refit no longer orders these questions: {low:.3f}, {mid:.3f}, {high:.3f}"
+    return replace(assistant.answerability, floor=(low + mid) / 2, threshold=(mid + high) / 2)

@@ -11,7 +11,7 @@ import pytest
 from eval.dataset import DATA_DIR, hit_key, load_gold, question_bank, unanswerable
 from ingest.index import IndexStore
 from ingest.questions import parse_question_bank
-from tests.conftest import HBRAG
+from tests.conftest import HBRAG, banded
 
 
 def test_parser_finds_the_whole_bank(handbook_text):
@@ -120,7 +120,7 @@ def test_answer_eval_end_to_end(cli_env, runs_dir):
     assert (run / "metrics_by_mode.png").exists() and "Worst 10" in (run / "report.md").read_text()
 
 
-def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path, wide_doubt):
+def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path, runtime):
     """A question file without references: counted as answered, declined, fell back, header dumps; with gold
     sections, whether the handbook passages shown come from them."""
     missing = "Section 4 — Exploratory Data Analysis (EDA) > Handling Missing Data"
@@ -131,13 +131,18 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path, wide_doubt)
         {"id": "units", "q": "Why turn off random units during training?", "gold": ["qa:Q20"]},
         {
             "id": "synthetic",
-            "q": "How do I make up extra examples of the rare class instead of just copying them?",
+            "q": "How can I make up extra rows of the rare group instead of copying the old ones?",
             "gold": ["Section 5 — Feature Engineering > Handling Imbalanced Data"],
         },
     ]
     questions = tmp_path / "q.jsonl"
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    env = {**cli_env, "HBRAG_ANSWERABILITY_MODEL": wide_doubt}
+    # The band put between these questions' own probabilities, so the test holds whatever the next refit gives
+    # them. None of the four is in the query adapter's fitting sets, so the eval's out-of-fold adapter reads
+    # them as served ("blanks" is, and sits far above any threshold).
+    model = banded(runtime.assistant, rows[1]["q"], rows[4]["q"], [rows[2]["q"], rows[3]["q"]])
+    (band := tmp_path / "answerable-band.json").write_text(model.to_json())
+    env = {**cli_env, "HBRAG_ANSWERABILITY_MODEL": str(band)}
     out = _eval_answers(env, runs_dir, "--questions", str(questions), "--mode", "rag")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)["summary"]["modes"]["rag/full"]
