@@ -135,8 +135,8 @@ def confused(grade: Grade, reason: str, said: str) -> Grade:
 def close(grade: Grade, reason: str, said: str) -> Grade:
     """The grade of an answer that names a kind or an example of the term, or what it is a kind of: partly
     right (at least KIND_SCORE), the point still missing, with the relation as its reason."""
-    first = replace(grade.points[0], verdict="missing", credit=max(grade.points[0].credit, KIND_CREDIT), said=said)
-    first = replace(first, reason=reason)
+    credit = max(grade.points[0].credit, KIND_CREDIT)
+    first = replace(grade.points[0], verdict="missing", credit=credit, said=said, reason=reason)
     return Grade(max(grade.score, KIND_SCORE), [first, *grade.points[1:]], grade.skipped)
 
 
@@ -207,15 +207,7 @@ class Grader:
             if not other:
                 return "", "", False
             kind = self._kind(other, reference)
-            return (
-                (f"{kind}: {self.glossary[other]}", answer, True)
-                if kind
-                else (
-                    f"{other} is another term: {self.glossary[other]}",
-                    answer,
-                    False,
-                )
-            )
+            return f"{kind or f'{other} is another term'}: {self.glossary[other]}", answer, bool(kind)
         terms, definitions = list(self.glossary), list(self.glossary.values())
         if reference not in definitions:
             return "", "", False
@@ -370,8 +362,8 @@ def judge(
         for i, point in enumerate(points):
             reason, said = swapped_pair(point.text, [p.text for p in points], answer)
             if not reason:
-                said = next((s for s in sentences(answer) if transposed(point.text, s)), "")
-                reason = transposed(point.text, said) if said else ""
+                swaps = ((transposed(point.text, s), s) for s in sentences(answer))
+                reason, said = next(((r, s) for r, s in swaps if r), ("", ""))
             if reason:
                 results[i] = PointResult(point, "contradicted", 0.0, said, reason)
                 break
