@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,11 @@ LEARNER_FIT_FILES = (
     "learners_s16.jsonl",
     "learners_s17.jsonl",
 )
+
+
+def data_sets(names: Iterable[str]) -> dict[str, Dataset]:
+    """The named question files of DATA_DIR, by name without ".jsonl" (the sets a fit reads)."""
+    return {f.removesuffix(".jsonl"): load_questions_file(DATA_DIR / f) for f in names}
 
 
 def file_digests(names: list[str]) -> dict[str, str]:

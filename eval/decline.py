@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.dataset import DATA_DIR, LEARNER_FIT_FILES, Dataset, EvalQuestion, file_digests
+from eval.dataset import LEARNER_FIT_FILES, Dataset, EvalQuestion, data_sets, file_digests
 from rag.answerable import FEATURES, AnswerabilityModel
 from rag.assistant import Assistant
 
@@ -141,11 +141,9 @@ def rates(judged: Iterable[dict]) -> dict[str, dict[str, float]]:
 
 def datasets(bank: Dataset, gold_judged: set[str]) -> dict[str, tuple[Dataset, bool]]:
     """The labelled groups and whether the bank is held out of retrieval for them."""
-    from eval.dataset import load_questions_file
-
-    neg = [q for f in NEGATIVE_FILES for q in load_questions_file(DATA_DIR / f).questions]
+    neg = [q for d in data_sets(NEGATIVE_FILES).values() for q in d.questions]
     heldout = [q for q in bank.questions if q.id in gold_judged]
-    learners = [q for f in LEARNER_FIT_FILES for q in load_questions_file(DATA_DIR / f).questions]
+    learners = [q for d in data_sets(LEARNER_FIT_FILES).values() for q in d.questions]
     return {
         "learner": (Dataset(learners, "learner"), False),
         "bank-heldout": (Dataset(heldout, "bank-heldout"), True),

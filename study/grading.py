@@ -45,8 +45,8 @@ MAX_ROLES = 3
 DESCRIBES = 0.60  # read off the fit part with the others in view, then checked on fresh4 (eval/README.md)
 MARGIN = 0.10
 RARE = 3  # a word in at most this many glossary definitions names one
-KIND_CREDIT = 0.3  # a kind, an example or the broader term: partly right, a 2 (round(5 * 0.3 ** GAMMA))
-KIND_SCORE = 2
+KIND_CREDIT = 0.3  # a kind, an example or the broader term: partly right
+KIND_SCORE = round(5 * KIND_CREDIT**GAMMA)  # 2
 
 PARAMS = {"w_cos": W_COS, "lo": LO, "hi": HI, "align": ALIGN, "gamma": GAMMA}  # what calibration searches
 
@@ -152,12 +152,13 @@ def kinds(glossary: dict[str, str]) -> dict[tuple[str, str], str]:
     by_words = {_bare(t): t for t in glossary}
     out: dict[tuple[str, str], str] = {}
     for term, definition in glossary.items():
+        mine = _bare(term)
         said = words(re.sub(r"\(.*?\)", "", definition))  # words as written: "Decoding" is no "Decoder"
         for other_words, other in by_words.items():
             n = len(other_words)
             if other == term or not n:
                 continue
-            if len(_bare(term)) > n and _bare(term)[-n:] == other_words:  # "Word Embedding", "Embedding"
+            if len(mine) > n and mine[-n:] == other_words:  # "Word Embedding", "Embedding"
                 out[(term, other)] = f"{term} is more specific than {other}"
             elif tuple(said[:n]) == other_words:
                 out[(term, other)] = f"{term} is a kind of {other}"
