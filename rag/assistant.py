@@ -38,10 +38,11 @@ def clean_question(question: str, max_chars: int) -> str:
 
 
 PROMPT_WITHHELD = "I can only help with questions about the handbook."
-FALLBACK_NOTE = "No summary from the model this time ({why}); the handbook's own words are below."
+FALLBACK_NOTE = "No summary from the model this time ({why}); the handbook's own words are above."
 # The model's sentences pass checks of wording, not of truth: on learners' questions most that pass are still
-# wrong (eval/README.md), so they are labelled as the model's and the handbook's words follow as the check.
-SUMMARY_LABEL = "The local model's summary (check it against the handbook's words below):"
+# wrong (eval/README.md, seventeenth round: 9 of 58 read right), so the handbook's words come first and the
+# summary follows them, labelled as the model's.
+SUMMARY_LABEL = "The local model's summary (often wrong: check it against the handbook's words above):"
 
 
 # What a decline says. Not "the handbook does not cover this": retrieval cannot know that, and on learners'
@@ -154,9 +155,16 @@ class Answer:
         return "\n\n".join(parts)
 
     def shown(self) -> str:
-        """The whole answer as a learner sees it: the model's words, labelled as its own, then the handbook's."""
-        label = f"_{SUMMARY_LABEL}_" if self.text and self.evidence and not (self.fallback or self.declined) else ""
-        return "\n\n".join(part for part in (label, self.text, self.evidence_markdown()) if part)
+        """The whole answer as a learner sees it: the handbook's words first, then the model's, labelled as its own.
+
+        A decline's message comes first: it says what the passages under it are (the closest, not an answer).
+        """
+        if self.declined:
+            parts: tuple[str, ...] = (self.text, self.evidence_markdown())
+        else:
+            label = f"_{SUMMARY_LABEL}_" if self.text and self.evidence and not self.fallback else ""
+            parts = (self.evidence_markdown(), label, self.text)
+        return "\n\n".join(part for part in parts if part)
 
     def shown_plain(self) -> str:
         """The same in plain words (what the eval scores as "the answer as shown")."""

@@ -38,6 +38,20 @@ def test_ask_json_end_to_end(cli_env, handbook_text):
         assert e["text"].splitlines()[0].strip() in lines[e["line_start"] - 1]
 
 
+def test_ask_prints_the_handbook_s_words_first_and_the_model_s_summary_under_them(cli_env):
+    from rag.assistant import SUMMARY_LABEL
+
+    out = hbrag(["ask", "What does dropout do during training?", "--max-tokens", "60", "--temperature", "0"], cli_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.lstrip().startswith("From the handbook:")
+    # Either the model's checked sentences, labelled as its own, or the note saying why there are none: once,
+    # after the last passage and before the sections retrieved.
+    model = [m for m in (SUMMARY_LABEL, "No summary from the model this time") if m in out.stdout]
+    assert len(model) == 1 and out.stdout.count(model[0]) == 1
+    evidence, rest = out.stdout.split(model[0])
+    assert "[1]" in evidence and "Sections retrieved" in rest and "From the handbook" not in rest
+
+
 def test_retrieve_batch_json(cli_env, tmp_path):
     batch = tmp_path / "q.jsonl"
     batch.write_text('{"q": "What is dropout?"}\nWhat is XGBoost?\n\n')

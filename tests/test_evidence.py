@@ -402,14 +402,20 @@ def test_items_of_a_list_without_a_label_are_one_passage():
     assert (merged[0].passage.line_start, merged[0].passage.line_end) == (1006, 1008)
 
 
-def test_the_model_s_words_are_labelled_as_its_own_and_a_fallback_is_not():
+def test_the_handbook_s_words_come_first_and_the_model_s_follow_labelled_as_its_own():
     from rag.assistant import SUMMARY_LABEL, Answer
 
     evidence = [_ev("Dropout randomly zeroes neurons.", 0.9)]
     summary = Answer(question="What is dropout?", text="Dropout switches off units [1].", evidence=evidence)
-    assert summary.shown().startswith(f"_{SUMMARY_LABEL}_\n\nDropout switches off units [1].\n\n**From the handbook**")
+    shown = summary.shown()
+    assert shown.startswith("**From the handbook**") and "Dropout randomly zeroes neurons." in shown
+    assert shown.endswith(f"_{SUMMARY_LABEL}_\n\nDropout switches off units [1].")
     fallback = Answer(question="What is dropout?", text="No summary ...", evidence=evidence, fallback="not-grounded")
-    assert SUMMARY_LABEL not in fallback.shown() and fallback.shown().startswith("No summary ...")
+    assert SUMMARY_LABEL not in fallback.shown() and fallback.shown().endswith("\n\nNo summary ...")
+    assert fallback.shown().startswith("**From the handbook**")
+    # A decline says what the passages under it are before showing them.
+    closest = Answer(question="q", text="I could not find ...", evidence=evidence, declined=True, refused=True)
+    assert closest.shown().startswith("I could not find ...\n\n**Closest in the handbook**")
 
 
 def test_a_retrieved_section_is_marked_quoted_only_when_a_passage_comes_from_it():

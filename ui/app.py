@@ -160,7 +160,7 @@ def build_app(runtime: Runtime) -> Any:
                 rewritten=rewritten if rewritten != question else "",
                 summary=bool(summary),
             ):
-                # The evidence shows the moment it is chosen; the model's checked sentences stream above it.
+                # The evidence shows the moment it is chosen; the model's checked sentences stream below it.
                 history[-1] = {"role": "assistant", "content": step.shown() or "…"}
                 did_you_mean = gr.Dataset(samples=[[q] for q in step.suggestions], visible=bool(step.suggestions))
                 status = timings_text(step) if step.done else "Generating…"
@@ -204,7 +204,7 @@ def build_app(runtime: Runtime) -> Any:
                     max_tokens = gr.Slider(32, 1024, value=s.max_tokens, step=16, label="Max answer tokens")
                     summary = gr.Checkbox(
                         value=s.summary,
-                        label="The local model's summary above the handbook's words",
+                        label="The local model's summary under the handbook's words",
                         info="Off: the handbook's passages alone, at once (the small model's summary is often wrong).",
                         elem_id="summary",
                     )

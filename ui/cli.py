@@ -40,7 +40,7 @@ def model_options(f: Callable) -> Callable:
     f = click.option(
         "--summary/--no-summary",
         default=None,
-        help="The local model's summary above the handbook's words; --no-summary shows the passages alone, "
+        help="The local model's summary under the handbook's words; --no-summary shows the passages alone, "
         "at once, without loading the model [HBRAG_SUMMARY].",
     )(f)
     f = click.option("--max-tokens", type=click.IntRange(1, 4096), help="Answer length limit [HBRAG_MAX_TOKENS].")(f)
@@ -161,34 +161,38 @@ def _print_timings(answer: Any) -> None:
 def _answer_and_print(
     assistant: Any, question: str, as_json: bool, generation: dict[str, Any], rewritten: str = ""
 ) -> Any:
-    labelled = False
-
-    def show(delta: str) -> None:
-        nonlocal labelled
-        if not labelled:  # the model's words are labelled as its own: they are checked for wording, not truth
-            from rag.assistant import SUMMARY_LABEL
-
-            click.secho(SUMMARY_LABEL, dim=True)
-            labelled = True
-        click.echo(delta, nl=False)
-        sys.stdout.flush()
-
+    """The handbook's words the moment they are chosen, then the model's summary under them as it streams."""
     if rewritten and not as_json:
         click.secho(f"(searching for: {rewritten})", dim=True, err=True)
-    answer = assistant.ask(question, on_delta=None if as_json else show, generation=generation, rewritten=rewritten)
     if as_json:
+        answer = assistant.ask(question, generation=generation, rewritten=rewritten)
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return answer
-    if answer.declined and not answer.closest and answer.sources:
-        from rag.assistant import DECLINED, never_uses
+    from rag.assistant import DECLINED, SUMMARY_LABEL, never_uses
 
-        # The sections are listed under "Nearest sections" below: the sentence naming them would say it twice.
-        click.echo(f"{never_uses(DECLINED, answer.unknown)} The nearest sections are listed below.", nl=False)
-    elif answer.declined or answer.fallback:
-        click.echo(answer.text, nl=False)  # never streamed: shown once it is final
-    if not answer.summary_off:
+    answer = None
+    for answer in assistant.stream(question, generation=generation, rewritten=rewritten):
+        if answer.declined:
+            break  # one final step: printed below, the message before the closest passages
+        if answer.evidence and answer.delta == "" and not answer.text and not answer.done:
+            _print_evidence(answer)  # the first step: retrieval is done, the model has not started
+        elif answer.delta and not answer.fallback:
+            if answer.text == answer.delta:  # the first sentence the guards let through
+                click.secho(f"\n{SUMMARY_LABEL}", dim=True)
+            click.echo(answer.delta, nl=False)
+            sys.stdout.flush()
+    assert answer is not None and answer.done
+    if answer.declined:
+        if not answer.closest and answer.sources:
+            # The sections are listed under "Nearest sections" below: the sentence naming them would say it twice.
+            click.echo(f"{never_uses(DECLINED, answer.unknown)} The nearest sections are listed below.")
+        else:
+            click.echo(answer.text)
+        _print_evidence(answer)
+    elif answer.fallback:
+        click.echo(f"\n{answer.text}")  # never streamed: shown once it is final
+    elif answer.text:
         click.echo()
-    _print_evidence(answer)
     if answer.suggestions:
         click.echo("\nDid you mean one of the handbook's questions?")
         for s in answer.suggestions:
@@ -199,7 +203,7 @@ def _answer_and_print(
 
 
 def _print_evidence(answer: Any) -> None:
-    """The handbook's own words under the answer, each with its section and lines."""
+    """The handbook's own words, each with its section and lines: what the summary under them is checked against."""
     if not answer.evidence:
         return
     click.secho(f"\n{answer.evidence_title}:", bold=True)
