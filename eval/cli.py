@@ -247,10 +247,17 @@ def decline_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **fl
         click.echo(json.dumps({"cross_validated": result, "model": json.loads(model.to_json())}))
         return
     lines = [
-        [g, v["declined"], v["closest_shown"], v["declined"] - v["closest_shown"], v["questions"]]
+        [g, v["declined"], v["closest_shown"], v["declined"] - v["closest_shown"], v["summarised"], v["questions"]]
         for g, v in result.items()
     ]
-    header = ["group", "declined", "declined, closest passages shown", "declined, nothing shown", "questions"]
+    header = [
+        "group",
+        "declined",
+        "declined, closest passages shown",
+        "declined, nothing shown",
+        "the model asked for a summary",
+        "questions",
+    ]
     click.echo(table(header, lines))
     _print_misjudged("in cross-validation", cv)
     if check_files:

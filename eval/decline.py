@@ -19,7 +19,7 @@ import numpy as np
 
 from eval.dataset import LEARNER_FIT_FILES, Dataset, EvalQuestion, data_sets, file_digests
 from rag.answerable import FEATURES, AnswerabilityModel
-from rag.assistant import Assistant
+from rag.assistant import DOUBTFUL, Assistant
 
 # The threshold declines at most this share of each answerable group of the training fold. Measured
 # (eval/README.md): no threshold on these signals declines 90 % of the in-field unanswerable questions
@@ -115,17 +115,21 @@ def cross_validate(rows: list[dict], folds: int = FOLDS, seed: int = 0) -> list[
 
 
 def judge(model: AnswerabilityModel | None, row: dict) -> dict:
-    """The row with `p`, `declined` and `closest` (declined, its closest passages shown), as the assistant
-    judges it. A bank question asked again is answered by definition (its own answer is the evidence)."""
+    """The row with `p`, `declined`, `closest` (declined, its closest passages shown) and `summarised`
+    (answered at better than even odds: the only answers the model writes for), as the assistant judges it.
+    A bank question asked again is answered by definition (its own answer is the evidence)."""
     if row["bank_match"] or model is None:
-        return {**row, "p": 1.0, "declined": False, "closest": False}
+        return {**row, "p": 1.0, "declined": False, "closest": False, "summarised": True}
     p = model.probability(row)
     declined = p < model.threshold
-    return {**row, "p": p, "declined": declined, "closest": declined and p >= model.floor}
+    closest = declined and p >= model.floor
+    return {**row, "p": p, "declined": declined, "closest": closest, "summarised": not declined and p >= DOUBTFUL}
 
 
 def rates(judged: Iterable[dict]) -> dict[str, dict[str, float]]:
-    """Per group: the share declined, the share declined with the closest passages shown, and the count."""
+    """Per group: the share declined, the share declined with the closest passages shown, the share the model
+    is asked to summarise (what reaches it from a topic the handbook lacks is what it may answer from memory),
+    and the count."""
     by: dict[str, list[dict]] = {}
     for r in judged:
         by.setdefault(r["group"], []).append(r)
@@ -133,6 +137,7 @@ def rates(judged: Iterable[dict]) -> dict[str, dict[str, float]]:
         g: {
             "declined": float(np.mean([r["declined"] for r in v])),
             "closest_shown": float(np.mean([r.get("closest", False) for r in v])),
+            "summarised": float(np.mean([r.get("summarised", False) for r in v])),
             "questions": len(v),
         }
         for g, v in by.items()

@@ -67,6 +67,29 @@ def test_the_threshold_declines_at_most_the_cap_of_each_answerable_group():
     assert sum(not model.answerable(r) for r in data if not r["label"]) > 30  # and still declines
 
 
+def test_the_model_is_asked_for_a_summary_only_above_even_odds():
+    """`eval decline` counts what reaches the model as the assistant routes it: declined under the threshold,
+    answered without a summary under DOUBTFUL, summarised above it; a bank question asked again always."""
+    from eval.decline import judge, rates
+    from rag.assistant import DOUBTFUL
+
+    model = AnswerabilityModel.load()
+    weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "rerank": -6.0, "unknown": 4.0, "lift": -0.05}
+    strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "rerank": 3.0, "unknown": 0.0, "lift": 0.0}
+    weak, strong = weak | {"entropy": 4.5}, strong | {"entropy": 1.0}
+    row = {"bank_match": False, "group": "g", "label": 0}
+    judged = []
+    for t in [i / 20 for i in range(21)]:  # from a question the handbook lacks to one it answers
+        r = judge(model, row | {f: (1 - t) * weak[f] + t * strong[f] for f in FEATURES})
+        assert r["summarised"] == (not r["declined"] and r["p"] >= DOUBTFUL)
+        judged.append(r)
+    assert judged[0]["declined"] and judged[-1]["summarised"]
+    assert any(not r["declined"] and not r["summarised"] for r in judged)  # answered, no summary: doubtful
+    assert judge(model, row | {"bank_match": True})["summarised"]
+    out = rates(judged)["g"]
+    assert out["summarised"] == sum(r["summarised"] for r in judged) / len(judged) <= 1 - out["declined"]
+
+
 def test_labelled_sets_are_large_and_cover_every_section():
     learner = paraphrases().questions
     assert len(learner) >= 80
@@ -94,3 +117,5 @@ def test_cross_validated_declining(cli_env):
     # Out-of-field declines mostly show nothing; a doubtful learner question shows the closest passages.
     out, learner = rates["unanswerable-out"], rates["learner"]
     assert out["declined"] - out["closest_shown"] > 0.5 and learner["closest_shown"] <= learner["declined"]
+    # The model writes only above even odds: a topic the handbook lacks reaches it far less than a learner's.
+    assert rates["learners_s18"]["summarised"] > rates["unanswerable_s16-in"]["summarised"] + 0.3
