@@ -66,7 +66,7 @@ class Settings:
     answerability_model: Path | None = None  # None: rag/answerable.json (fitted by `hbrag eval decline --fit`)
     # Generation
     temperature: float = 0.2
-    max_tokens: int = 120  # two or three sentences; longer answers drift from the evidence
+    max_tokens: int = 120  # room for a sentence or two; the guards show the first that passes (rag/guard.py)
     top_k: int = 40
     top_p: float = 0.95
     repeat_penalty: float = 1.1  # higher penalises copying from the sources (eval/README.md)

@@ -207,20 +207,29 @@ class _Vectors:
 def test_gate_keeps_grounded_sentences_cites_them_and_drops_the_rest():
     embed = _Vectors()
     gate = Gate(embed(["dropout zeroes neurons", "bias is underfitting"]), embed)
-    text = "".join(
-        gated(
-            iter(
-                [
-                    "Dropout helps a net generalize well. ",
-                    "Cake is tasty with cream. ",
-                    "[7] Bias means a model is far too simple and rigid.",
-                ]
-            ),
-            gate,
-        )
-    )
+    sentences = [
+        "Dropout helps a net generalize well. ",
+        "Cake is tasty with cream. ",
+        "[7] Bias means a model is far too simple and rigid.",
+    ]
+    text = "".join(gated(iter(sentences), gate, limit=3))
     assert text == "Dropout helps a net generalize well [1]. Bias means a model is far too simple and rigid [2]."
     assert [why for _, why in gate.dropped] == ["not grounded"]
+
+
+def test_the_summary_is_the_first_sentence_that_passes_and_the_model_stops_there():
+    embed = _Vectors()
+    gate = Gate(embed(["dropout zeroes neurons", "bias is underfitting"]), embed)
+    read = []
+
+    def model():
+        for piece in ("Cake is tasty with cream. ", "Dropout helps a net generalize well. ", "Bias is simple. "):
+            read.append(piece)
+            yield piece
+
+    stream = model()
+    assert "".join(gated(stream, gate)) == "Dropout helps a net generalize well [1]."  # the cake sentence failed
+    assert len(read) == 2  # the third piece was never asked for: the caller closes the stream, the model stops
 
 
 def test_gate_notices_a_refusal():
@@ -276,7 +285,7 @@ def test_gate_drops_a_number_the_evidence_does_not_state():
     evidence = "95% of data within 2σ of mean. Dropout: p = 0.5"
     embed = _Vectors()
     gate = Gate(embed(["dropout zeroes neurons"]), embed, known_numbers=numbers(evidence))
-    kept = list(gated(iter(["Dropout zeroes neurons with p 0.5 [1]. ", "Dropout zeroes 1,843 neurons."]), gate))
+    kept = list(gated(iter(["Dropout zeroes neurons with p 0.5 [1]. ", "Dropout zeroes 1,843 neurons."]), gate, 3))
     assert kept == ["Dropout zeroes neurons with p 0.5 [1]."]
     assert gate.dropped == [("Dropout zeroes 1,843 neurons.", "a number not in the evidence")]
 
@@ -313,7 +322,7 @@ def test_one_shared_word_is_not_a_mix_of_rows():
 def test_a_sentence_cut_off_by_the_token_limit_is_not_shown():
     embed = _Vectors()
     gate = Gate(embed(["dropout zeroes neurons"]), embed)
-    assert "".join(gated(iter(["Dropout helps a net generalize well. Dropout also helps with"]), gate)) == (
+    assert "".join(gated(iter(["Dropout helps a net generalize well. Dropout also helps with"]), gate, 3)) == (
         "Dropout helps a net generalize well [1]."
     )
     assert gate.dropped[-1][1] == "unfinished"
@@ -338,7 +347,7 @@ def test_gate_drops_a_passage_pasted_and_a_sentence_of_the_question_s_own_words(
     echo = "Dropout is what dropout does."
     answer = "Dropout prevents overfitting: dropout zeroes neurons."
     pasted = "Dropout randomly zeroes neurons during training."
-    assert "".join(gated(iter([f"{echo} {answer} {pasted}"]), gate)) == (
+    assert "".join(gated(iter([f"{echo} {answer} {pasted}"]), gate, 3)) == (
         "Dropout prevents overfitting: dropout zeroes neurons [1]."
     )
     assert [why for _, why in gate.dropped] == ["only the question's words", "copy of a passage"]
@@ -375,7 +384,9 @@ def test_gate_drops_table_cells_a_near_copy_and_a_sentence_about_another_questio
         "Cake cake cake cake with cream, a dropout dessert.",  # grounded in passage 2, far from the question
         "Dropout switches off random units while training.",
     ]
-    assert "".join(gated(iter([" ".join(sentences)]), gate)) == "Dropout switches off random units while training [1]."
+    assert (
+        "".join(gated(iter([" ".join(sentences)]), gate, 3)) == "Dropout switches off random units while training [1]."
+    )
     assert [why for _, why in gate.dropped] == ["table cells pasted", "copy of a passage", "not about the question"]
 
 
