@@ -41,8 +41,8 @@ NEAR_COPY = 0.9
 ON_QUESTION = 0.30
 # One sentence: the passages above it carry the answer, and the model's later sentences were where it went wrong.
 # Of 14 summaries of two or more sentences read on five learner sets, the later sentences added a wrong or
-# garbled claim to 12 ("the Elbow Method recommends ... the lowest silhouette score") and a point the first
-# lacked to none (eval/README.md, eighteenth round).
+# garbled claim to 12 ("the Elbow Method recommends ... the lowest silhouette score") and a right point the
+# first lacked to 2 (eval/README.md, eighteenth round).
 MAX_SENTENCES = 1
 MIN_CHARS = 15
 
