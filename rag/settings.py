@@ -73,7 +73,7 @@ class Settings:
     seed: int = 42
     threads: int = field(default_factory=_physical_cores)
     n_ctx: int = 2048
-    # The local model's summary above the handbook's words. Off: the passages alone, at once, and the model
+    # The local model's one-sentence summary under the handbook's words. Off: the passages alone, at once, and the model
     # is never loaded (on unseen learners' questions most summaries shown were wrong: eval/README.md).
     summary: bool = True
     evidence: int = 3  # handbook passages (sentences, bullets, table rows) given to the model and shown
