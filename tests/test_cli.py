@@ -43,7 +43,7 @@ def test_ask_prints_the_handbook_s_words_first_and_the_model_s_summary_under_the
 
     out = hbrag(["ask", "What does dropout do during training?", "--max-tokens", "60", "--temperature", "0"], cli_env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.lstrip().startswith("From the handbook:")
+    assert out.stdout.startswith("From the handbook:")  # the first line of the answer, no blank line before it
     # Either the model's checked sentences, labelled as its own, or the note saying why there are none: once,
     # after the last passage and before the sections retrieved.
     model = [m for m in (SUMMARY_LABEL, "No summary from the model this time") if m in out.stdout]

@@ -175,7 +175,7 @@ def _answer_and_print(
         if answer.declined:
             break  # one final step: printed below, the message before the closest passages
         if answer.evidence and answer.delta == "" and not answer.text and not answer.done:
-            _print_evidence(answer)  # the first step: retrieval is done, the model has not started
+            _print_evidence(answer, lead="")  # the first step: retrieval is done, the model has not started
         elif answer.delta and not answer.fallback:
             if answer.text == answer.delta:  # the first sentence the guards let through
                 click.secho(f"\n{SUMMARY_LABEL}", dim=True)
@@ -202,11 +202,11 @@ def _answer_and_print(
     return answer
 
 
-def _print_evidence(answer: Any) -> None:
+def _print_evidence(answer: Any, lead: str = "\n") -> None:
     """The handbook's own words, each with its section and lines: what the summary under them is checked against."""
     if not answer.evidence:
         return
-    click.secho(f"\n{answer.evidence_title}:", bold=True)
+    click.secho(f"{lead}{answer.evidence_title}:", bold=True)
     for n, e in enumerate(answer.evidence, start=1):
         p = e.passage
         lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
