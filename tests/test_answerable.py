@@ -12,13 +12,17 @@ from ingest.errors import HbragError
 from rag.answerable import FEATURES, MODEL_FILE, AnswerabilityModel
 from tests.conftest import HBRAG
 
+# The signals of a question the handbook lacks and of one it answers.
+WEAK = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "rerank": -6.0, "unknown": 4.0, "lift": -0.05}
+WEAK |= {"entropy": 4.5}
+STRONG = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "rerank": 3.0, "unknown": 0.0, "lift": 0.0}
+STRONG |= {"entropy": 1.0}
+
 
 def test_the_shipped_model_reads_strictly_and_rises_with_evidence(tmp_path):
     model = AnswerabilityModel.load()
     assert set(model.weights) == set(FEATURES) and 0 < model.threshold < 1
-    weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "rerank": -6.0, "unknown": 4.0, "lift": -0.05}
-    strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "rerank": 3.0, "unknown": 0.0, "lift": 0.0}
-    weak, strong = weak | {"entropy": 4.5}, strong | {"entropy": 1.0}
+    weak, strong = WEAK, STRONG
     assert not model.answerable(weak) and model.answerable(strong)
     # Matches left scattered by the query adapter lower the odds, all else equal.
     assert model.probability({**strong, "entropy": 3.5}) < model.probability(strong)
@@ -74,13 +78,10 @@ def test_the_model_is_asked_for_a_summary_only_above_even_odds():
     from rag.assistant import DOUBTFUL
 
     model = AnswerabilityModel.load()
-    weak = {"dense": 0.15, "bm25": 0.0, "agree": 0.0, "coverage": 0.0, "rerank": -6.0, "unknown": 4.0, "lift": -0.05}
-    strong = {"dense": 0.7, "bm25": 8.0, "agree": 1.0, "coverage": 1.0, "rerank": 3.0, "unknown": 0.0, "lift": 0.0}
-    weak, strong = weak | {"entropy": 4.5}, strong | {"entropy": 1.0}
     row = {"bank_match": False, "group": "g", "label": 0}
     judged = []
     for t in [i / 20 for i in range(21)]:  # from a question the handbook lacks to one it answers
-        r = judge(model, row | {f: (1 - t) * weak[f] + t * strong[f] for f in FEATURES})
+        r = judge(model, row | {f: (1 - t) * WEAK[f] + t * STRONG[f] for f in FEATURES})
         assert r["summarised"] == (not r["declined"] and r["p"] >= DOUBTFUL)
         judged.append(r)
     assert judged[0]["declined"] and judged[-1]["summarised"]

@@ -170,18 +170,17 @@ def _answer_and_print(
         return answer
     from rag.assistant import DECLINED, SUMMARY_LABEL, never_uses
 
-    answer = None
-    for answer in assistant.stream(question, generation=generation, rewritten=rewritten):
-        if answer.declined:
-            break  # one final step: printed below, the message before the closest passages
-        if answer.evidence and answer.delta == "" and not answer.text and not answer.done:
-            _print_evidence(answer, lead="")  # the first step: retrieval is done, the model has not started
-        elif answer.delta and not answer.fallback:
-            if answer.text == answer.delta:  # the first sentence the guards let through
-                click.secho(f"\n{SUMMARY_LABEL}", dim=True)
-            click.echo(answer.delta, nl=False)
-            sys.stdout.flush()
-    assert answer is not None and answer.done
+    steps = assistant.stream(question, generation=generation, rewritten=rewritten)
+    answer = next(steps)  # retrieval is done, the model has not started; a decline is final already
+    if not answer.declined:
+        _print_evidence(answer, lead="")
+        for answer in steps:
+            if answer.delta and not answer.fallback:
+                if answer.text == answer.delta:  # the first sentence the guards let through
+                    click.secho(f"\n{SUMMARY_LABEL}", dim=True)
+                click.echo(answer.delta, nl=False)
+                sys.stdout.flush()
+    assert answer.done
     if answer.declined:
         if not answer.closest and answer.sources:
             # The sections are listed under "Nearest sections" below: the sentence naming them would say it twice.
