@@ -446,6 +446,8 @@ class Assistant:
             pasted = ("copy of a passage", "table cells pasted")
             if gate.dropped and all(reason in pasted for _, reason in gate.dropped):
                 why = "it only repeated the handbook's words"
+            if gate.closed:
+                why = "its sentence was not about the first passage"
             if not raw.strip():
                 why = "it wrote nothing"
             text, fallback = FALLBACK_NOTE.format(why=why), ("model-refused" if gate.refused else "not-grounded")

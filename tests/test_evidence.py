@@ -206,7 +206,7 @@ class _Vectors:
 
 def test_gate_keeps_grounded_sentences_cites_them_and_drops_the_rest():
     embed = _Vectors()
-    gate = Gate(embed(["dropout zeroes neurons", "bias is underfitting"]), embed)
+    gate = Gate(embed(["dropout zeroes neurons", "bias is underfitting"]), embed, first_only=False)
     sentences = [
         "Dropout helps a net generalize well. ",
         "Cake is tasty with cream. ",
@@ -230,6 +230,29 @@ def test_the_summary_is_the_first_sentence_that_passes_and_the_model_stops_there
     stream = model()
     assert "".join(gated(stream, gate)) == "Dropout helps a net generalize well [1]."  # the cake sentence failed
     assert len(read) == 2  # the third piece was never asked for: the caller closes the stream, the model stops
+
+
+def test_the_summary_must_be_about_the_first_passage():
+    """A first passing sentence about another passage ends the summary: the model is stopped and no later
+    sentence is shown, though it would pass."""
+    embed = _Vectors()
+    passages = embed(["dropout zeroes neurons", "bias is underfitting"])
+    read = []
+
+    def model():
+        for piece in ("Bias means a model is far too simple. ", "Dropout helps a net generalize well. "):
+            read.append(piece)
+            yield piece
+
+    gate = Gate(passages, embed)
+    assert "".join(gated(model(), gate, limit=3)) == ""
+    assert gate.closed and [why for _, why in gate.dropped] == ["about another passage than the first"]
+    assert len(read) == 1
+    gate = Gate(passages, embed)
+    assert list(gated(iter(["Dropout and bias both matter here [1][2]. "]), gate)) == []  # [1] and another
+    gate = Gate(passages, embed)
+    kept = list(gated(iter(["Dropout helps a net generalize well [1]. "]), gate))
+    assert kept == ["Dropout helps a net generalize well [1]."]
 
 
 def test_gate_notices_a_refusal():
@@ -477,7 +500,7 @@ def test_a_sentence_naming_a_table_row_cites_that_row():
     ]
     subjects = tuple(subject for subject, _ in distinctive_rows(rows, "How do I encode zip codes?"))
     embed = _Vectors()
-    gate = Gate(embed(["dropout dropout", "dropout cake", "bias cake"]), embed, row_subjects=subjects)
+    gate = Gate(embed(["dropout dropout", "dropout cake", "bias cake"]), embed, row_subjects=subjects, first_only=False)
     kept = list(gated(iter(["For dropout you can use one-hot encoding here. "]), gate))
     assert kept and kept[0].rstrip().endswith("[3].")  # closest by vector is [1]; it names row 3
     gate = Gate(embed(["dropout dropout", "dropout cake", "bias cake"]), embed, row_subjects=subjects)
