@@ -45,6 +45,7 @@ ON_QUESTION = 0.30
 # first lacked to 2 (eval/README.md, eighteenth round).
 MAX_SENTENCES = 1
 MIN_CHARS = 15
+NOT_FIRST = "about another passage than the first"  # why a sentence failing `Gate.first_only` was dropped
 
 _CITATION = re.compile(r"\[(\d+)\]")
 _TOKEN = re.compile(r"\w+")
@@ -123,7 +124,6 @@ class Gate:
     kept: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)  # (sentence, why)
     refused: bool = False
-    closed: bool = False  # no later sentence can pass (`first_only`)
     _buffer: str = ""
     _kept_vectors: list[np.ndarray] = field(default_factory=list)
 
@@ -141,6 +141,11 @@ class Gate:
                 self.dropped.append((rest, "unfinished"))
             return []
         return [s for s in (self.check(rest),) if s]
+
+    @property
+    def closed(self) -> bool:
+        """A sentence about another passage than the first was dropped (`first_only`): no later one can pass."""
+        return any(why == NOT_FIRST for _, why in self.dropped)
 
     def check(self, sentence: str) -> str:
         n = len(self.passage_vectors)
@@ -212,8 +217,7 @@ class Gate:
             source = named[0] if len(named) == 1 else best
             cited, text = {source}, _cite(text, source + 1)
         if self.first_only and cited != {0}:
-            self.dropped.append((sentence, "about another passage than the first"))
-            self.closed = True
+            self.dropped.append((sentence, NOT_FIRST))
             return ""
         self.kept.append(text)
         self._kept_vectors.append(vector)
