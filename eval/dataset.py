@@ -17,7 +17,7 @@ UNANSWERABLE_FILE = DATA_DIR / "unanswerable.jsonl"
 PARAPHRASES_FILE = DATA_DIR / "paraphrases.jsonl"
 # The learner-worded sets the fitted models (query adapter, reranker, answerability) learn from. Each was
 # first kept apart to check the models of its round; since the sixteenth round they all fit, and
-# learners_s18-s21 and unanswerable_s16-s17 check.
+# learners_s18-s22 and unanswerable_s16-s17 check.
 LEARNER_FIT_FILES = (
     "paraphrases.jsonl",
     "learners_fresh.jsonl",
