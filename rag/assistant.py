@@ -316,7 +316,8 @@ class Assistant:
     def signals(self, question: str, found: Retrieval) -> tuple[list[Evidence], dict[str, float]]:
         """The evidence, and retrieval's signals with the best evidence score added."""
         evidence = self.evidence_for(question, found.hits) if found.hits else []
-        return evidence, {**found.signals, "evidence": evidence[0].score if evidence else 0.0}
+        best = max((e.score for e in evidence), default=0.0)  # the first shown may not be the best scored
+        return evidence, {**found.signals, "evidence": best}
 
     @cached_property
     def answerability(self) -> AnswerabilityModel:

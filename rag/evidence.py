@@ -339,13 +339,23 @@ def same_question(question_vector: np.ndarray, bank: Sequence[Passage], embed: C
 
 def select(scored: Sequence[Evidence], n: int = 3, per_chunk: int = 3, spread: float = SPREAD) -> list[Evidence]:
     """The best `n` passages within `spread` of the best, at most `per_chunk` from one chunk, none inside
-    another."""
+    another.
+
+    The first shown is the best passage of the first-ranked chunk (when it has one within `spread`): the
+    reranker was fitted to put the teaching section first, and a passage of a neighbouring section can
+    outscore it on words alone (eval/README.md, twentieth round). The rest follow by score.
+    """
+    if not scored:
+        return []
+    top = scored[0].score
+    lead = next((e for e in scored if e.passage.rank == 1 and e.score >= top - spread), None)
+    ordered = [lead, *(e for e in scored if e is not lead)] if lead is not None else list(scored)
     chosen: list[Evidence] = []
     used: dict[str, int] = {}
-    for e in scored:
+    for e in ordered:
         p = e.passage
-        if chosen and e.score < chosen[0].score - spread:
-            break
+        if e.score < top - spread:
+            continue
         if used.get(p.chunk_id, 0) >= per_chunk:
             continue
         if any(p.plain in c.passage.plain or c.passage.plain in p.plain for c in chosen):

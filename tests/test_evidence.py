@@ -164,13 +164,26 @@ def test_plain_and_terms():
     assert content_terms("What is the difference between L1 and L2 regularization?") == {"l1", "l2", "regularization"}
 
 
-def _ev(text: str, score: float, chunk: str = "c") -> Evidence:
-    return Evidence(Passage(text, text, "S", 1, 1, "sentence", chunk), score)
+def _ev(text: str, score: float, chunk: str = "c", rank: int = 1) -> Evidence:
+    return Evidence(Passage(text, text, "S", 1, 1, "sentence", chunk, rank), score)
 
 
 def test_select_keeps_the_best_within_reach_and_no_duplicates():
     scored = [_ev("alpha beta", 0.9), _ev("alpha beta", 0.85), _ev("gamma", 0.8), _ev("far away", 0.4)]
     assert [e.passage.plain for e in select(scored, n=3)] == ["alpha beta", "gamma"]
+
+
+def test_select_leads_with_the_first_ranked_chunk():
+    """A neighbouring section's passage can outscore the teaching section's on words; the reranker's first
+    chunk is shown first, the rest by score, and a first chunk with nothing within reach does not lead."""
+    neighbour = _ev("works locally, fails in production", 0.9, "b", rank=2)
+    scored = [neighbour, _ev("high variance: overfitting", 0.75, "a"), _ev("bias is underfitting", 0.7, "a")]
+    assert [e.passage.plain for e in select(scored, n=2)] == [
+        "high variance: overfitting",
+        "works locally, fails in production",
+    ]
+    far = [neighbour, _ev("far below", 0.5, "a")]
+    assert [e.passage.plain for e in select(far, n=2)] == ["works locally, fails in production"]
 
 
 @pytest.mark.parametrize(
