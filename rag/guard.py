@@ -100,8 +100,8 @@ class Gate:
     # n trials"); one shared word ("... measured by time") is not a mix.
     row_words: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()
     # Each passage's row subject (its own first-cell words; empty for a passage that is not a table row): a
-    # sentence citing rows must name one of them, not another row's ("use one-hot encoding [1]" where [1] is
-    # the binary-encoding row).
+    # sentence citing rows may name them, and no other row ("use one-hot encoding [1]" where [1] is the
+    # binary-encoding row; "PyTorch is a component of the Keras framework [1]").
     row_subjects: tuple[frozenset[str], ...] = ()
     # The question's words: what a sentence repeats from the question is not information.
     asked: frozenset[str] = frozenset()
@@ -348,13 +348,19 @@ def named_rows(words: set[str], subjects: tuple[frozenset[str], ...]) -> list[in
 
 
 def names_other_row(cited: set[int], named: list[int], subjects: tuple[frozenset[str], ...]) -> bool:
-    """The sentence cites table rows only, and names another row's subject and none of theirs.
+    """The sentence cites table rows only, and names a row's subject it does not cite, beside its own or not.
+
+    A cited row with another row's name stitched in ("PyTorch is a fundamental component of the Keras
+    framework [1]", "a simple Flask/Triton server") states what neither row says (eval/README.md, twentieth
+    round).
 
     >>> rows = (frozenset({"binari"}), frozenset({"target"}), frozenset({"one", "hot"}))
     >>> names_other_row({0}, named_rows({"use", "one", "hot"}, rows), rows)
+    True
+    >>> names_other_row({0}, named_rows({"binari", "or", "one", "hot"}, rows), rows)
     True
     >>> names_other_row({0}, named_rows({"use", "binari"}, rows), rows), names_other_row(set(), [2], rows)
     (False, False)
     """
     rows_only = bool(cited) and all(0 <= c < len(subjects) and subjects[c] for c in cited)
-    return rows_only and bool(named) and not set(named) & cited
+    return rows_only and bool(set(named) - cited)

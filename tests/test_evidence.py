@@ -503,7 +503,8 @@ def test_embedded_passages_are_kept_for_the_next_process(query_embedder, tmp_pat
 
 def test_a_sentence_naming_a_table_row_cites_that_row():
     """An uncited sentence gets the row it names, not the passage its vector is closest to; a sentence that
-    cites one row and names another is dropped ("use one-hot encoding [1]" where [1] is binary encoding)."""
+    cites one row and names another is dropped ("use one-hot encoding [1]" where [1] is binary encoding), also
+    beside its own row's name."""
     from rag.guard import distinctive_rows
 
     rows = [
@@ -521,6 +522,10 @@ def test_a_sentence_naming_a_table_row_cites_that_row():
     assert gate.dropped[0][1] == "names a row it does not cite"
     gate = Gate(embed(["dropout dropout", "dropout cake", "bias cake"]), embed, row_subjects=subjects)
     assert list(gated(iter(["For dropout you can use binary encoding here [1]. "]), gate))
+    # Its own row named, with another's stitched in: still a row it does not cite.
+    gate = Gate(embed(["dropout dropout", "dropout cake", "bias cake"]), embed, row_subjects=subjects)
+    assert list(gated(iter(["For dropout use binary encoding, a kind of one-hot encoding [1]. "]), gate)) == []
+    assert gate.dropped[0][1] == "names a row it does not cite"
 
 
 def test_guard_module_examples():
