@@ -110,6 +110,17 @@ def test_the_teaching_section_comes_first_only_with_the_reranker(assistant, ques
     assert first[False].section_path[-1] != section
 
 
+def test_the_first_passage_shown_comes_from_the_section_ranked_first(assistant):
+    """A line of "Model Works Locally, Fails in Production" outscores the Bias-Variance Tradeoff's on words;
+    the reranker puts Bias-Variance first, and so does what the learner reads."""
+    question = "My model aced the practice data but flops on anything new. What's going on?"
+    hits = assistant.retriever.search(question, RetrievalOptions(k=3)).hits
+    evidence = assistant.evidence_for(question, hits)
+    assert hits[0].chunk.section_path[-1] == "Bias-Variance Tradeoff"
+    assert evidence[0].passage.chunk_id == hits[0].chunk.id
+    assert max(e.score for e in evidence) > evidence[0].score  # not the best scored passage alone
+
+
 def test_the_bank_answer_to_the_same_question_stays_first(assistant):
     hits = assistant.retriever.search("Explain the bias-variance tradeoff.", RetrievalOptions(k=3)).hits
     assert hits[0].chunk.qid == "Q6"
