@@ -157,6 +157,18 @@ def test_an_answer_at_even_odds_labels_its_passages_as_the_closest_found(runtime
     assert not clear.doubtful and clear.evidence_title == "From the handbook" and "doubtful" not in clear.to_dict()
 
 
+def test_a_diagram_or_program_first_gets_no_summary_and_no_model(runtime):
+    """The model reads a program as its comments and a diagram as its labels; what it wrote about one was
+    never right, so when one is the first passage the model is not asked and the answer says why."""
+    from rag.assistant import Assistant
+
+    assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
+    answer = assistant.ask("Why do I have to clear the gradients at every step of my PyTorch loop?")
+    assert not answer.declined and answer.evidence[0].passage.kind == "program"
+    assert answer.fallback == "block" and "diagram or a program" in answer.text and assistant.generations == 0
+    assert "optimizer.zero_grad()" in answer.shown()  # the handbook's own lines are the answer
+
+
 def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime):
     """Everyday wording of a covered topic that scores under the threshold but above out-of-field questions:
     declined, the model never called, and the handbook's closest words shown instead of nothing."""
