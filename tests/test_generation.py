@@ -73,11 +73,21 @@ def test_answer_with_the_real_model(assistant):
 
 def test_a_number_the_model_made_up_is_never_shown(assistant):
     """Asked this, the 135M model writes percentages of its own ("approximately 14.5% ... (i.e., ±10%)") in
-    sentences whose words are grounded; the handbook's figure (95% within 2σ) is shown below instead."""
+    sentences whose words are grounded; the handbook's figure (95% within 2σ) is shown below instead.
+
+    Its first passage is the 68-95-99.7 diagram, so `ask` no longer calls the model at all (the "block"
+    fallback); the guard is checked on the model's words about the same passages, as the eval's oracle
+    mode generates them."""
     from rag.guard import numbers, split_sentences
+    from rag.prompt import build_messages
 
     question = "Roughly how much of my data should sit within two standard deviations if it's bell shaped?"
-    answer = assistant.ask(question, generation={"temperature": 0.0, "max_tokens": 80})
+    asked = assistant.ask(question)
+    assert asked.fallback == "block" and asked.raw == ""
+    messages = build_messages(question, [e.passage.plain for e in asked.evidence])
+    answer = assistant.generate_with(
+        messages, evidence=asked.evidence, question=question, temperature=0.0, max_tokens=80
+    )
     stated = numbers(" ".join([question, *(e.passage.text for e in answer.evidence)]))
     assert "95% of data within 2σ of mean" in answer.evidence_markdown()
     assert all(numbers(s) <= stated for s in split_sentences(answer.text + " ")[0])
