@@ -36,6 +36,8 @@ TERM_WEIGHT = 0.25
 SPREAD = 0.3
 # Later-ranked chunks are less likely to be the teaching section. 0.03 until the query adapter made the
 # first chunk right more often; 0.1 chosen on the fitting learner sets (eval/README.md, fourteenth round).
+# Since the twentieth round the first passage comes from the first chunk anyway (`select`); the decay orders
+# the other two.
 RANK_DECAY = 0.1
 # Passages that are a whole fenced block, shown as code: a section's only program, or a diagram.
 WHOLE_BLOCKS = ("program", "diagram")
