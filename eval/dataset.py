@@ -17,7 +17,7 @@ UNANSWERABLE_FILE = DATA_DIR / "unanswerable.jsonl"
 PARAPHRASES_FILE = DATA_DIR / "paraphrases.jsonl"
 # The learner-worded sets the fitted models (query adapter, reranker, answerability) learn from. Each was
 # first kept apart to check the models of its round; since the sixteenth round they all fit, and
-# learners_s18-s22 and unanswerable_s16-s17 check.
+# learners_s18-s23 and unanswerable_s16-s17 check (learners_s23 with the answering row's line).
 LEARNER_FIT_FILES = (
     "paraphrases.jsonl",
     "learners_fresh.jsonl",
@@ -53,6 +53,7 @@ class EvalQuestion:
     own: str = ""  # the key of the question's own bank chunk ("qa:Q6", or a scenario's section)
     answerable: bool = True
     field: str = ""  # for unanswerable questions: "in" the field the handbook covers, or "out" of it
+    gold_lines: tuple[int, ...] = ()  # handbook lines that answer it (a table's row), where a set gives them
 
     def gold_keys(self, setting: str) -> set[str]:
         """Relevant keys: the teaching sections, plus (in the `full` setting) the question's own chunk."""
@@ -88,7 +89,7 @@ def question_bank(handbook_text: str, gold_path: Path = GOLD_FILE) -> Dataset:
 
 
 def load_questions_file(path: Path) -> Dataset:
-    """JSON lines with `q`, and optional `id`, `gold` (section paths), `reference`, `answerable`."""
+    """JSON lines with `q`, and optional `id`, `gold` (section paths), `gold_lines`, `reference`, `answerable`."""
     from rag.batch import read_questions
 
     out = []
@@ -102,6 +103,7 @@ def load_questions_file(path: Path) -> Dataset:
                     gold=tuple(row.get("gold", ())),
                     answerable=bool(row.get("answerable", True)),
                     field=str(row.get("field", "")),
+                    gold_lines=tuple(int(n) for n in row.get("gold_lines", ())),
                 )
             )
         except (TypeError, ValueError) as exc:

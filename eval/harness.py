@@ -15,6 +15,7 @@ from eval.dataset import Dataset, EvalQuestion, hit_key
 from eval.metrics import (
     citation_validity,
     evidence_on_gold,
+    evidence_on_lines,
     groundedness,
     hit_at_k,
     mean,
@@ -27,7 +28,7 @@ from eval.metrics import (
     token_f1,
 )
 from rag.assistant import Assistant
-from rag.evidence import choose_evidence
+from rag.evidence import choose_evidence, reading
 from rag.prompt import build_closed_book_messages, build_messages
 
 SETTINGS = ("full", "heldout")
@@ -209,7 +210,8 @@ def _answer_row(
     else:
         raise ValueError(f"unknown mode {mode!r}")
     prose = "" if answer.fallback or answer.declined else answer.text
-    evidence_text = " ".join(e.passage.plain for e in answer.evidence)
+    shown_evidence = answer.shown_evidence  # as the learner reads it: a small table whole
+    evidence_text = " ".join(reading(e.passage) for e in shown_evidence)
     shown = answer.text if mode == "closed-book" else answer.shown_plain()
     texts = [prose or " ", evidence_text or " ", shown or " ", q.reference or " "]
     vectors = np.asarray(embedder.embed_documents(texts))
@@ -224,7 +226,7 @@ def _answer_row(
         )
     cites, valid = citation_validity(prose, len(answer.evidence))
     on_gold_first, on_gold_any = evidence_on_gold(
-        [_evidence_key(assistant, e.passage.chunk_id) for e in answer.evidence], q.gold_keys(setting)
+        [_evidence_key(assistant, e.passage.chunk_id) for e in shown_evidence], q.gold_keys(setting)
     )
     # "Did you mean ...?" (shown after a decline), judged on every rag question with bank gold (a Q&A, a scenario).
     bank_gold = q.gold_keys(setting) & _bank_keys(assistant)
@@ -232,9 +234,13 @@ def _answer_row(
     if mode == "rag" and bank_gold:
         offered = {hit_key(c.section, c.qid) for c in assistant.suggested(q.question)}
         suggestion_on_gold = float(bool(offered & bank_gold))
+    line_first, line_any = evidence_on_lines(
+        [(e.passage.line_start, e.passage.line_end) for e in shown_evidence], q.gold_lines
+    )
     closest_on_gold = on_gold_first if answer.closest else float("nan")
     if answer.declined:
         on_gold_first = on_gold_any = float("nan")  # these two judge answered questions, as before
+        line_first = line_any = float("nan")
     return {
         "mode": mode,
         "setting": "any" if mode == "closed-book" else setting,
@@ -242,7 +248,7 @@ def _answer_row(
         "question": q.question,
         "answer": answer.text,
         "raw": answer.raw,
-        "evidence": [e.to_dict() for e in answer.evidence],
+        "evidence": [e.to_dict() for e in shown_evidence],
         "reference": q.reference,
         "retrieved_ids": retrieved,
         "declined": answer.declined,
@@ -259,6 +265,8 @@ def _answer_row(
         "groundedness": grounded,
         "evidence_on_gold": on_gold_first,
         "evidence_any_gold": on_gold_any,
+        "line_first": line_first,
+        "line_shown": line_any,
         "closest": answer.closest,
         "closest_on_gold": closest_on_gold,
         "suggestion_on_gold": suggestion_on_gold,
@@ -304,6 +312,8 @@ def _aggregate_answers(rows: list[dict]) -> dict[str, float]:
         "groundedness": nanmean("groundedness"),
         "evidence_on_gold": nanmean("evidence_on_gold"),
         "evidence_any_gold": nanmean("evidence_any_gold"),
+        "line_first": nanmean("line_first"),
+        "line_shown": nanmean("line_shown"),
         "citation_rate": mean([r["cites"] for r in answered]),
         "citation_validity": mean([r["citations_valid"] for r in answered]),
         "declined_rate": mean([r["declined"] for r in rows]),

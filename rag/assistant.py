@@ -14,7 +14,7 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
-from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence
+from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence, reading, table_rows, whole_tables
 from rag.guard import Gate, distinctive_rows, gated, is_refusal, numbers, row_fields, row_subjects, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import build_messages, cited_numbers, leaks_prompt
@@ -119,13 +119,19 @@ class Answer:
     unknown: str = ""  # after a decline: the learner's rare word the handbook never uses, if any
     doubtful: bool = False  # answered at even odds or worse (DOUBTFUL): closest passages, no model summary
 
+    @property
+    def shown_evidence(self) -> list[Evidence]:
+        """The evidence as the learner reads it: a row of a small table shown as its whole table
+        (rag/evidence.py: `whole_tables`). `evidence` stays what the model read: [1] is first in both."""
+        return whole_tables(self.evidence)
+
     def cited_sources(self) -> list[int]:
         return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]
 
     def quoted(self, hit: Hit) -> bool:
         """Whether a retrieved source already lends a passage to "From the handbook" (shown as such, not twice
         numbered: the evidence owns the [n] numbers the model cites)."""
-        return any(e.passage.chunk_id == hit.chunk.id for e in self.evidence)
+        return any(e.passage.chunk_id == hit.chunk.id for e in self.shown_evidence)
 
     @property
     def closest(self) -> bool:
@@ -143,7 +149,7 @@ class Answer:
         if not self.evidence:
             return ""
         parts = [f"**{self.evidence_title}**"]
-        for n, e in enumerate(self.evidence, start=1):
+        for n, e in enumerate(self.shown_evidence, start=1):
             p = e.passage
             lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
             body = p.text.splitlines()
@@ -171,7 +177,7 @@ class Answer:
         return " ".join(part for part in (self.text if not self.fallback else "", *self._plain_evidence()) if part)
 
     def _plain_evidence(self) -> list[str]:
-        return [e.passage.plain for e in self.evidence]
+        return [reading(e.passage) for e in self.shown_evidence]
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -180,7 +186,7 @@ class Answer:
             "refused": self.refused,
             "declined": self.declined,
             "fallback": self.fallback,
-            "evidence": [e.to_dict() for e in self.evidence],
+            "evidence": [e.to_dict() for e in self.shown_evidence],
             "suggestions": self.suggestions,
             "sources": [h.to_dict() for h in self.sources],
             "timings": self.timings,
@@ -382,6 +388,37 @@ class Assistant:
         evidence = self.evidence_for(question, hits)
         return evidence, build_messages(question, [e.passage.plain for e in evidence])
 
+    def gate(self, answer: Answer) -> Gate | None:
+        """The guards on the model's words for this answer's evidence (rag/guard.py); None without evidence."""
+        evidence = answer.evidence
+        if not evidence:
+            return None
+        texts = tuple(e.passage.plain for e in evidence)
+        asked = f"{answer.question} {answer.rewritten}"
+        asked_terms = frozenset(terms(asked))
+        rows = [e.passage.plain for e in evidence if e.passage.kind == "row"]
+        own = distinctive_rows(rows, asked) if len(rows) > 1 else ()
+        # A small table is shown whole, so a sentence may not name or borrow from a row the model was not
+        # given either. Those rows only add checks: the given rows' own words are still told apart among
+        # themselves (against the whole table, fewer words would be any one row's own).
+        others = [r for e in evidence if e.passage.kind == "row" for r in table_rows(e.passage.table)]
+        others = [r for r in dict.fromkeys(others) if r not in rows]
+        if others:
+            every = distinctive_rows(rows + others, asked)
+            own = (own or every[: len(rows)]) + every[len(rows) :]
+        return Gate(
+            self.vectors(list(texts)),
+            self.vectors,
+            vocabulary=asked_terms | terms(" ".join(texts)),
+            row_words=own,
+            row_subjects=row_subjects([e.passage.kind == "row" for e in evidence] + [True] * len(others), own),
+            asked=asked_terms,
+            passage_texts=texts,
+            known_numbers=numbers(" ".join((asked, *(e.passage.text for e in evidence)))),
+            fields=row_fields(rows + others),
+            question_vector=self.vectors([answer.rewritten or answer.question])[0],
+        )
+
     def _generate(
         self,
         answer: Answer,
@@ -397,27 +434,7 @@ class Assistant:
         first = last = 0.0
         tokens = 0
         raw = ""
-        evidence = answer.evidence
-        texts = tuple(e.passage.plain for e in evidence)
-        passage_vectors = self.vectors(list(texts)) if evidence else None
-        gate = None
-        if passage_vectors is not None:
-            asked = f"{answer.question} {answer.rewritten}"
-            asked_terms = frozenset(terms(asked))
-            rows = [e.passage.plain for e in evidence if e.passage.kind == "row"]
-            own = distinctive_rows(rows, asked) if len(rows) > 1 else ()
-            gate = Gate(
-                passage_vectors,
-                self.vectors,
-                vocabulary=asked_terms | terms(" ".join(texts)),
-                row_words=own,
-                row_subjects=row_subjects([e.passage.kind == "row" for e in evidence], own),
-                asked=asked_terms,
-                passage_texts=texts,
-                known_numbers=numbers(" ".join((asked, *(e.passage.text for e in evidence)))),
-                fields=row_fields(rows),
-                question_vector=self.vectors([answer.rewritten or answer.question])[0],
-            )
+        gate = self.gate(answer)
 
         def pieces() -> Iterator[str]:
             nonlocal first, last, tokens, raw

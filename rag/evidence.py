@@ -43,6 +43,10 @@ RANK_DECAY = 0.1
 WHOLE_BLOCKS = ("program", "diagram")
 # A longer diagram is a page, not a passage (the handbook's run to 17 lines).
 DIAGRAM_LINES = 20
+# A table of at most this many rows is shown whole: its rows are alternatives read side by side (which
+# distribution, which optimizer), and the best-scored row alone is often the wrong one. 49 of the
+# handbook's 54 tables; the other five are the glossary and the notation sheet, looked up one row at a time.
+TABLE_ROWS = 8
 
 _DRAWING = re.compile(r"[\u2190-\u21ff\u2500-\u259f\u25a0-\u25ff]")
 _BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+]|\d+[.)])\s+")
@@ -77,6 +81,8 @@ class Passage:
     question: str = ""  # for kind "qa": the bank question it answers
     label: str = ""  # the line that introduces its list or diagram ("**ReLU is Default Because**:")
     list_id: int = 0  # for a list item: 1 + the chunk line where its list starts (items of one list share it)
+    table: str = ""  # for a row of a small table: the whole table as the handbook writes it
+    table_lines: tuple[int, int] = (0, 0)  # and its handbook lines, header to last row
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
     in_code = prose_code = False
     blocks: list[tuple[int, int, bool]] = []  # (first, last, is a program) of each fenced block, fences excluded
     header: list[str] = []
+    table_first = -1  # the chunk line of the current table's header
     lead = -1  # the line of the label that introduces the current list ("**ReLU is Default Because**:")
     first_item = -1  # the first line of the current run of bullets
     for i, raw in enumerate(lines):
@@ -197,10 +204,11 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             lead = first_item = -1
             if not header:
                 header = [line]
+                table_first = i
             elif _TABLE_RULE.match(line):
                 header.append(line)
             else:
-                add(_row_text(header, line), "row", i)
+                add(_row_text(header, line), "row", i, list_offset=table_first)
             continue
         if _BULLET.match(line):
             first_item = i if first_item < 0 else first_item
@@ -230,6 +238,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
         name = plain(label).rstrip(":").strip() if label else chunk.section_path[-1]
         text = "\n".join([label, *block] if label else block)
         add(text, "diagram", at if at >= 0 else first, last, flat=f"{name}: {outline}", label=label)
+    out = _with_tables(out, chunk, lines, handbook_lines)
     if not out:
         # A section that is only a program (the training loop, the EDA checklist, text preprocessing) would
         # lend nothing: the program becomes one passage, shown whole, read as its heading and its comments.
@@ -238,6 +247,50 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             if program and (outline := _outline(block)):
                 add("\n".join(block), "program", first, last, flat=f"{chunk.section_path[-1]}: {outline}")
     return out
+
+
+def _with_tables(
+    found: list[Passage], chunk: Chunk, lines: Sequence[str], handbook_lines: Sequence[str] | None
+) -> list[Passage]:
+    """Each row of a table of at most TABLE_ROWS rows carries the whole table (`table`, `table_lines`).
+
+    Read from the handbook when given: a long table split across chunks (the glossary) is not a small one.
+    A row's `list_id` holds 1 + its table's header line in the chunk while the passages are made."""
+    tables: dict[int, list[Passage]] = {}
+    for p in found:
+        if p.kind == "row":
+            tables.setdefault(p.list_id, []).append(p)
+    out = [replace(p, list_id=0) if p.kind == "row" else p for p in found]
+    for first, rows in tables.items():
+        if handbook_lines:
+            source, lo = handbook_lines, rows[0].line_start - 1  # 0-based
+        else:
+            source, lo = lines, first + 1
+        is_row = [line.lstrip().startswith("|") for line in source]
+        top, bottom = lo, lo
+        while top > 0 and is_row[top - 1]:
+            top -= 1
+        while bottom + 1 < len(source) and is_row[bottom + 1]:
+            bottom += 1
+        if bottom - top - 1 > TABLE_ROWS or not is_row[lo]:
+            continue
+        text = "\n".join(_QUOTE.sub("", line).strip() for line in source[top : bottom + 1])
+        span = (top + 1, bottom + 1) if handbook_lines else (rows[0].line_start - 2, rows[-1].line_end)
+        for p in rows:
+            at = found.index(p)
+            out[at] = replace(out[at], table=text, table_lines=span)
+    return out
+
+
+def table_rows(text: str) -> list[str]:
+    """A markdown table's rows as words, each read with its header ("Distribution: Poisson; Use Case: ...")."""
+    rows = [line for line in text.splitlines() if line.strip() and not _TABLE_RULE.match(line)]
+    return [_row_text(rows[:1], row) for row in rows[1:]]
+
+
+def reading(p: Passage) -> str:
+    """What a learner reads of a passage as shown, in plain words (a table: every row)."""
+    return ". ".join(table_rows(p.text)) if p.kind == "table" else p.plain
 
 
 def _label_before(lines: Sequence[str], fence: int) -> int:
@@ -400,6 +453,23 @@ def merge_lists(chosen: Sequence[Evidence]) -> list[Evidence]:
         flat = " ".join(filter(None, [plain(first.label), "; ".join(plain(p.text.splitlines()[-1]) for p in items)]))
         merged = replace(first, text="\n".join(lines), plain=flat, line_end=items[-1].line_end)
         out.append(Evidence(merged, max(e.score for e in members)))
+    return out
+
+
+def whole_tables(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """The evidence as shown: a row of a small table becomes the whole table (kind "table", its lines from
+    header to last row), and a later row of a table already shown is not shown again.
+
+    The model still reads the chosen rows one by one (`plain`), as before: given a table it picks a row no
+    better than the score does, and its checked sentence cites [1] alone, which stays first."""
+    out: list[Evidence] = []
+    for e in evidence:
+        p = e.passage
+        if p.kind == "row" and p.table:
+            if any(o.passage.kind == "table" and o.passage.table_lines == p.table_lines for o in out):
+                continue
+            p = replace(p, kind="table", text=p.table, line_start=p.table_lines[0], line_end=p.table_lines[1])
+        out.append(Evidence(p, e.score))
     return out
 
 

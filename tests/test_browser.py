@@ -117,3 +117,22 @@ def test_a_program_passage_renders_as_code(browser, served):
     assert bot.locator("h1").count() == 0
     page.screenshot(path=str(ARTIFACTS / "program.png"), full_page=True)
     page.close()
+
+
+def test_a_small_table_renders_whole_as_a_table(browser, served):
+    """A row of a small table is shown as its whole table, rendered as one: the learner reads the chosen row
+    beside its alternatives (Poisson beside Binomial), not a cell-list of one row."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served, wait_until="domcontentloaded", timeout=120_000)
+    box = page.locator("#question textarea")
+    box.wait_for(timeout=120_000)
+    box.fill("Which distribution models the number of events in a fixed time?")
+    box.press("Enter")
+    page.locator("#timings").get_by_text("first token").wait_for(timeout=180_000)
+    bot = page.locator("#chat [data-testid='bot']").last
+    table = bot.locator("table").filter(has_text="Poisson")
+    assert table.count() == 1
+    cells = table.locator("td").all_inner_texts()
+    assert "Poisson" in cells and "Binomial" in cells and "Count of events in fixed interval" in cells
+    page.screenshot(path=str(ARTIFACTS / "table.png"), full_page=True)
+    page.close()

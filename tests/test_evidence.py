@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 
 from ingest.chunking import Chunk
-from rag.evidence import Evidence, Passage, content_terms, passages, plain, select
+from rag.evidence import (
+    TABLE_ROWS,
+    Evidence,
+    Passage,
+    content_terms,
+    passages,
+    plain,
+    reading,
+    select,
+    whole_tables,
+)
 from rag.guard import Gate, clean, gated, split_sentences
 
 TABLE = Chunk(
@@ -120,6 +130,29 @@ def test_table_rows_keep_their_header():
         "Distribution: Binomial; Use Case: Successes in n trials",
     ]
     assert [p.line_start for p in rows] == [12, 13]  # the rows' own lines, not the chunk's start
+
+
+def test_a_small_table_is_shown_whole_and_the_model_reads_its_rows():
+    """Rows are alternatives read side by side: the first chosen row is shown as its whole table, with its
+    lines from header to last row; a later row of it is not shown again. The model's evidence is unchanged."""
+    poisson, binomial = [p for p in passages(TABLE) if p.kind == "row"]
+    chosen = [Evidence(binomial, 0.8), _ev("a sentence", 0.75), Evidence(poisson, 0.7)]
+    shown = whole_tables(chosen)
+    assert [e.passage.kind for e in shown] == ["table", "sentence"]
+    table = shown[0].passage
+    assert table.plain == binomial.plain and table.text == TABLE.text
+    assert (table.line_start, table.line_end) == (10, 13)
+    assert reading(table) == f"{poisson.plain}. {binomial.plain}"  # what the learner reads, as the eval scores it
+    assert [e.passage.kind for e in chosen] == ["row", "sentence", "row"]  # what the model reads
+
+
+def test_a_long_table_stays_one_row_at_a_time():
+    """The glossary is looked up, not compared: a table longer than TABLE_ROWS is never shown whole."""
+    rows = "".join(f"| **T{i}** | Term number {i} defined |\n" for i in range(TABLE_ROWS + 1))
+    glossary = Chunk("g1", "| Term | Definition |\n|:---|:---|\n" + rows, ("Section 21", "Glossary"), "table", 1, 11)
+    found = passages(glossary)
+    assert len(found) == TABLE_ROWS + 1 and all(p.kind == "row" and not p.table for p in found)
+    assert whole_tables([Evidence(found[0], 0.5)])[0].passage.kind == "row"
 
 
 def test_prose_splits_into_items_and_sentences_without_labels_or_questions():
@@ -277,11 +310,18 @@ def test_gate_notices_a_refusal():
 
 @pytest.mark.slow
 def test_real_evidence_for_a_table_question(assistant):
-    """A learner's wording of a distribution question gets the handbook's table row, first."""
+    """A learner's wording of a distribution question gets the handbook's Poisson row first, shown as its whole
+    table with the table's handbook lines, and no row of that table shown twice."""
     q = "Which distribution models the number of events in a fixed time?"
     found = assistant.retrieve(q, exclude_bank=True)
     evidence = assistant.evidence_for(q, found.hits)
-    assert evidence[0].passage.kind == "row" and "Poisson" in evidence[0].passage.plain
+    assert evidence[0].passage.kind == "row" and evidence[0].passage.plain.startswith("Distribution: Poisson")
+    shown = whole_tables(evidence)
+    first = shown[0].passage
+    assert first.kind == "table" and first.plain == evidence[0].passage.plain
+    lines = assistant.handbook_lines[first.line_start - 1 : first.line_end]
+    assert first.text.splitlines() == [line.strip() for line in lines] and "| **Binomial** |" in first.text
+    assert not any(e.passage.line_start == first.line_start for e in shown[1:])
 
 
 @pytest.mark.slow

@@ -211,3 +211,26 @@ def test_did_you_mean_meets_everyday_words_through_the_bank_answers(assistant, q
     """The suggestions rank the bank by its questions *and* answers: the question alone shares no word with
     "dropout" or "max pooling", and ranking by it offered neither."""
     assert bank_question in assistant.suggestions(question)
+
+
+def test_a_summary_of_a_table_may_not_name_another_of_its_rows(assistant):
+    """A small table is shown whole while the model reads its chosen rows: a sentence citing the first and
+    naming another row of the table stitches what neither says, and is dropped although the model was not
+    given that row."""
+    from rag.assistant import Answer
+    from rag.evidence import table_rows
+    from rag.guard import gated
+
+    question = "Which distribution models the number of events in a fixed time?"
+    evidence = assistant.evidence_for(question, assistant.retrieve(question, exclude_bank=True).hits)
+    first = evidence[0].passage
+    assert first.plain.startswith("Distribution: Poisson")
+    given = {e.passage.plain for e in evidence}
+    unseen = [row for row in table_rows(first.table) if row not in given]  # shown in the table, not given
+    assert unseen, "the model was given every row of the table"
+    subject = unseen[0].split("; ")[0].split(": ")[1]  # "Bernoulli"
+    gate = assistant.gate(Answer(question=question, evidence=evidence))
+    stitched = f"The {subject} distribution is the count of events in a fixed interval, at an average rate [1]. "
+    named = f"For this, pick the {subject} distribution with its average rate [1]. "
+    assert list(gated(iter([stitched, named]), gate)) == []
+    assert [why for _, why in gate.dropped] == ["mixes table rows", "names a row it does not cite"]

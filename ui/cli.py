@@ -206,7 +206,7 @@ def _print_evidence(answer: Any, lead: str = "\n") -> None:
     if not answer.evidence:
         return
     click.secho(f"{lead}{answer.evidence_title}:", bold=True)
-    for n, e in enumerate(answer.evidence, start=1):
+    for n, e in enumerate(answer.shown_evidence, start=1):
         p = e.passage
         lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
         click.secho(f"  [{n}] {p.section} ({lines})", dim=True)
