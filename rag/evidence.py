@@ -139,12 +139,12 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
         flat: str = "",
         label: str = "",
         list_offset: int = -1,
-    ) -> None:
+    ) -> bool:
         flat = flat or (plain(text) if kind != "row" else text)
         if len(flat) < 12 or (kind != "qa" and flat.endswith(":") and len(flat.split()) <= 6):
-            return  # a label such as "**Solutions**:" says nothing alone
+            return False  # a label such as "**Solutions**:" says nothing alone
         if kind != "qa" and (flat.endswith("?") or flat.startswith("Question:")):
-            return  # a question is not evidence for an answer
+            return False  # a question is not evidence for an answer
         guess = chunk.line_start + offset
         start = _locate(lines[offset], handbook_lines, chunk.line_start - 2, chunk.line_end, guess)
         end = start
@@ -167,6 +167,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
                 list_offset + 1,
             )
         )
+        return True
 
     if chunk.kind == "qa" and lines:
         match = _QUESTION_LINE.match(lines[0].strip())
@@ -179,6 +180,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
     blocks: list[tuple[int, int, bool]] = []  # (first, last, is a program) of each fenced block, fences excluded
     header: list[str] = []
     table_first = -1  # the chunk line of the current table's header
+    row_tables: dict[int, int] = {}  # a row passage's index in `out` -> its table's header line in the chunk
     lead = -1  # the line of the label that introduces the current list ("**ReLU is Default Because**:")
     first_item = -1  # the first line of the current run of bullets
     for i, raw in enumerate(lines):
@@ -208,7 +210,8 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             elif _TABLE_RULE.match(line):
                 header.append(line)
             else:
-                add(_row_text(header, line), "row", i, list_offset=table_first)
+                if add(_row_text(header, line), "row", i):
+                    row_tables[len(out) - 1] = table_first
             continue
         if _BULLET.match(line):
             first_item = i if first_item < 0 else first_item
@@ -238,7 +241,7 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
         name = plain(label).rstrip(":").strip() if label else chunk.section_path[-1]
         text = "\n".join([label, *block] if label else block)
         add(text, "diagram", at if at >= 0 else first, last, flat=f"{name}: {outline}", label=label)
-    out = _with_tables(out, chunk, lines, handbook_lines)
+    out = _with_tables(out, row_tables, lines, handbook_lines)
     if not out:
         # A section that is only a program (the training loop, the EDA checklist, text preprocessing) would
         # lend nothing: the program becomes one passage, shown whole, read as its heading and its comments.
@@ -250,36 +253,37 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
 
 
 def _with_tables(
-    found: list[Passage], chunk: Chunk, lines: Sequence[str], handbook_lines: Sequence[str] | None
+    found: list[Passage], row_tables: dict[int, int], lines: Sequence[str], handbook_lines: Sequence[str] | None
 ) -> list[Passage]:
     """Each row of a table of at most TABLE_ROWS rows carries the whole table (`table`, `table_lines`).
 
-    Read from the handbook when given: a long table split across chunks (the glossary) is not a small one.
-    A row's `list_id` holds 1 + its table's header line in the chunk while the passages are made."""
-    tables: dict[int, list[Passage]] = {}
-    for p in found:
-        if p.kind == "row":
-            tables.setdefault(p.list_id, []).append(p)
-    out = [replace(p, list_id=0) if p.kind == "row" else p for p in found]
-    for first, rows in tables.items():
-        if handbook_lines:
-            source, lo = handbook_lines, rows[0].line_start - 1  # 0-based
-        else:
-            source, lo = lines, first + 1
-        is_row = [line.lstrip().startswith("|") for line in source]
+    `row_tables` maps a row's index in `found` to its table's header line in the chunk. The table is read
+    from the handbook when given: a long table split across chunks (the glossary) is not a small one."""
+    tables: dict[int, list[int]] = {}
+    for at, header in row_tables.items():
+        tables.setdefault(header, []).append(at)
+    out = list(found)
+    for header, members in tables.items():
+        first = found[members[0]]
+        source, lo = (handbook_lines, first.line_start - 1) if handbook_lines else (lines, header + 2)
+        if not 0 <= lo < len(source) or not _is_table_line(source[lo]):
+            continue
         top, bottom = lo, lo
-        while top > 0 and is_row[top - 1]:
+        while top > 0 and _is_table_line(source[top - 1]):
             top -= 1
-        while bottom + 1 < len(source) and is_row[bottom + 1]:
+        while bottom + 1 < len(source) and _is_table_line(source[bottom + 1]):
             bottom += 1
-        if bottom - top - 1 > TABLE_ROWS or not is_row[lo]:
+        if bottom - top - 1 > TABLE_ROWS:  # header and rule lines are not rows
             continue
         text = "\n".join(_QUOTE.sub("", line).strip() for line in source[top : bottom + 1])
-        span = (top + 1, bottom + 1) if handbook_lines else (rows[0].line_start - 2, rows[-1].line_end)
-        for p in rows:
-            at = found.index(p)
-            out[at] = replace(out[at], table=text, table_lines=span)
+        span = (top + 1, bottom + 1) if handbook_lines else (first.line_start - 2, found[members[-1]].line_end)
+        for at in members:
+            out[at] = replace(found[at], table=text, table_lines=span)
     return out
+
+
+def _is_table_line(line: str) -> bool:
+    return _QUOTE.sub("", line).lstrip().startswith("|")
 
 
 def table_rows(text: str) -> list[str]:

@@ -10,6 +10,7 @@ import pytest
 
 from eval.metrics import (
     citation_validity,
+    evidence_on_lines,
     groundedness,
     hit_at_k,
     mrr_at_k,
@@ -112,3 +113,16 @@ def test_evidence_on_gold_judges_the_first_passage_and_any_passage():
     assert evidence_on_gold(["qa:Q6", "B"], {"qa:Q6", "A"}) == (1.0, 1.0)
     assert evidence_on_gold(["B"], {"A"}) == (0.0, 0.0)
     assert all(math.isnan(x) for x in evidence_on_gold([], {"A"}) + evidence_on_gold(["A"], set()))
+
+
+def test_evidence_on_lines_tells_the_right_row_from_its_table():
+    """A passage holds a gold line when its line range covers it: a whole table holds every row's line, a
+    single row only its own. Nothing to judge without gold lines or without evidence."""
+    import doctest
+
+    import eval.metrics
+
+    assert evidence_on_lines([(228, 228), (224, 228)], [227]) == (0.0, 1.0)  # Poisson's row, then its table
+    assert evidence_on_lines([(224, 228)], [226, 227]) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in evidence_on_lines([(224, 228)], []) + evidence_on_lines([], [227]))
+    assert doctest.testmod(eval.metrics).failed == 0
