@@ -101,17 +101,22 @@ def test_ask_read_a_source_and_browse_the_handbook(browser, served):
     page.close()
 
 
-def test_a_program_passage_renders_as_code(browser, served):
-    """A section that is only a program is shown as code in the chat: its "# Forward pass" comment is not a
-    Markdown heading, and the code keeps its lines."""
+def _ask(browser, served: str, question: str):
+    """A new page that asked `question` and got its answer: (the page, the last bot message)."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(served, wait_until="domcontentloaded", timeout=120_000)
     box = page.locator("#question textarea")
     box.wait_for(timeout=120_000)
-    box.fill("What happens in each step of a training loop in PyTorch?")
+    box.fill(question)
     box.press("Enter")
     page.locator("#timings").get_by_text("first token").wait_for(timeout=180_000)
-    bot = page.locator("#chat [data-testid='bot']").last
+    return page, page.locator("#chat [data-testid='bot']").last
+
+
+def test_a_program_passage_renders_as_code(browser, served):
+    """A section that is only a program is shown as code in the chat: its "# Forward pass" comment is not a
+    Markdown heading, and the code keeps its lines."""
+    page, bot = _ask(browser, served, "What happens in each step of a training loop in PyTorch?")
     code = bot.locator("pre").filter(has_text="loss.backward()")
     assert code.count() == 1 and "# Forward pass" in code.inner_text()
     assert bot.locator("h1").count() == 0
@@ -122,14 +127,7 @@ def test_a_program_passage_renders_as_code(browser, served):
 def test_a_small_table_renders_whole_as_a_table(browser, served):
     """A row of a small table is shown as its whole table, rendered as one: the learner reads the chosen row
     beside its alternatives (Poisson beside Binomial), not a cell-list of one row."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(served, wait_until="domcontentloaded", timeout=120_000)
-    box = page.locator("#question textarea")
-    box.wait_for(timeout=120_000)
-    box.fill("Which distribution models the number of events in a fixed time?")
-    box.press("Enter")
-    page.locator("#timings").get_by_text("first token").wait_for(timeout=180_000)
-    bot = page.locator("#chat [data-testid='bot']").last
+    page, bot = _ask(browser, served, "Which distribution models the number of events in a fixed time?")
     table = bot.locator("table").filter(has_text="Poisson")
     assert table.count() == 1
     cells = table.locator("td").all_inner_texts()
