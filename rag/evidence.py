@@ -51,6 +51,7 @@ TABLE_ROWS = 8
 _DRAWING = re.compile(r"[\u2190-\u21ff\u2500-\u259f\u25a0-\u25ff]")
 _BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+]|\d+[.)])\s+")
 _QUOTE = re.compile(r"^\s*>\s?")
+_PIPE = re.compile(r"(?<!\\)\|")  # a cell border, not an escaped pipe inside a cell
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'*])")
 _QUESTION_LINE = re.compile(r"^\*\*Q\d+\s*[:.]\s*(.+?)\*\*\s*$")
@@ -331,7 +332,29 @@ def _is_formula(line: str) -> bool:
 
 
 def _cells(line: str) -> list[str]:
-    return [plain(c) for c in line.strip().strip("|").split("|")]
+    """A table line's cells in plain words; an escaped pipe ("Σ\\|y - ŷ\\| / n") stays inside its cell."""
+    return [plain(c.replace("\\|", "|")) for c in _PIPE.split(line.strip().strip("|"))]
+
+
+def aligned_table(text: str) -> list[str]:
+    """A markdown table as aligned plain-text lines (a terminal shows no Markdown): the header, a rule, the
+    rows, each cell as the handbook writes it, without bold or code marks.
+
+    >>> print("\\n".join(aligned_table("| Test | Use |\\n|:---|:---|\\n| **ANOVA** | 3+ groups |")))
+    Test   Use
+    ─────  ─────────
+    ANOVA  3+ groups
+    """
+    lines = [line for line in text.splitlines() if line.strip() and not _TABLE_RULE.match(line)]
+    rows = [[_shown_cell(c) for c in _PIPE.split(line.strip().strip("|"))] for line in lines]
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(max(map(len, rows), default=0))]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in rows]
+    return [out[0], "  ".join("─" * w for w in widths), *out[1:]] if out else []
+
+
+def _shown_cell(cell: str) -> str:
+    """A cell as shown in plain text: its words and symbols ("Color → [is_red, ...]"), without bold or code marks."""
+    return re.sub(r"\*\*|`", "", cell.replace("\\|", "|")).strip()
 
 
 def _row_text(header: list[str], row: str) -> str:

@@ -11,6 +11,7 @@ from rag.evidence import (
     TABLE_ROWS,
     Evidence,
     Passage,
+    aligned_table,
     content_terms,
     passages,
     plain,
@@ -144,6 +145,22 @@ def test_a_small_table_is_shown_whole_and_the_model_reads_its_rows():
     assert (table.line_start, table.line_end) == (10, 13)
     assert reading(table) == f"{poisson.plain}. {binomial.plain}"  # what the learner reads, as the eval scores it
     assert [e.passage.kind for e in chosen] == ["row", "sentence", "row"]  # what the model reads
+
+
+def test_a_table_reads_its_escaped_pipes_and_prints_aligned_for_a_terminal():
+    """ "Σ\\|y - ŷ\\| / n" is one cell (the handbook escapes the pipes of absolute values): read with its header,
+    and printed in aligned columns without Markdown for the CLI."""
+    import doctest
+
+    import rag.evidence
+
+    text = "| Metric | Formula |\n|:---|:---|\n| **MAE** | Σ\\|y - ŷ\\| / n |\n| **RMSE** | √MSE |"
+    metrics = Chunk("m1", text, ("Section 6", "Regression Algorithms"), "table", 1, 4)
+    assert [p.plain for p in passages(metrics)] == ["Metric: MAE; Formula: Σ|y - ŷ| / n", "Metric: RMSE; Formula: √MSE"]
+    assert aligned_table(text) == ["Metric  Formula", "──────  ────────────", "MAE     Σ|y - ŷ| / n", "RMSE    √MSE"]
+    shown = aligned_table("| Method | Example |\n|:---|:---|\n| **One-Hot** | Color → [is_red, `is_blue`] |")
+    assert shown[2] == "One-Hot  Color → [is_red, is_blue]"  # the handbook's symbols kept, only bold and code marks go
+    assert doctest.testmod(rag.evidence).failed == 0
 
 
 def test_a_long_table_stays_one_row_at_a_time():
