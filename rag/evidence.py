@@ -289,8 +289,18 @@ def _is_table_line(line: str) -> bool:
 
 def table_rows(text: str) -> list[str]:
     """A markdown table's rows as words, each read with its header ("Distribution: Poisson; Use Case: ...")."""
-    rows = [line for line in text.splitlines() if line.strip() and not _TABLE_RULE.match(line)]
-    return [_row_text(rows[:1], row) for row in rows[1:]]
+    lines = _table_lines(text)
+    return [_row_text(lines[:1], row) for row in lines[1:]]
+
+
+def _table_lines(text: str) -> list[str]:
+    """A markdown table's header and rows, without its rule line."""
+    return [line for line in text.splitlines() if line.strip() and not _TABLE_RULE.match(line)]
+
+
+def _split_cells(line: str) -> list[str]:
+    """A table line's cells as written; an escaped pipe ("Σ\\|y - ŷ\\| / n") stays inside its cell, unescaped."""
+    return [c.replace("\\|", "|") for c in _PIPE.split(line.strip().strip("|"))]
 
 
 def reading(p: Passage) -> str:
@@ -332,8 +342,7 @@ def _is_formula(line: str) -> bool:
 
 
 def _cells(line: str) -> list[str]:
-    """A table line's cells in plain words; an escaped pipe ("Σ\\|y - ŷ\\| / n") stays inside its cell."""
-    return [plain(c.replace("\\|", "|")) for c in _PIPE.split(line.strip().strip("|"))]
+    return [plain(c) for c in _split_cells(line)]
 
 
 def aligned_table(text: str) -> list[str]:
@@ -345,16 +354,10 @@ def aligned_table(text: str) -> list[str]:
     ─────  ─────────
     ANOVA  3+ groups
     """
-    lines = [line for line in text.splitlines() if line.strip() and not _TABLE_RULE.match(line)]
-    rows = [[_shown_cell(c) for c in _PIPE.split(line.strip().strip("|"))] for line in lines]
+    rows = [[re.sub(r"\*\*|`", "", c).strip() for c in _split_cells(line)] for line in _table_lines(text)]
     widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(max(map(len, rows), default=0))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)).rstrip() for r in rows]
     return [out[0], "  ".join("─" * w for w in widths), *out[1:]] if out else []
-
-
-def _shown_cell(cell: str) -> str:
-    """A cell as shown in plain text: its words and symbols ("Color → [is_red, ...]"), without bold or code marks."""
-    return re.sub(r"\*\*|`", "", cell.replace("\\|", "|")).strip()
 
 
 def _row_text(header: list[str], row: str) -> str:
