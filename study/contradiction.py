@@ -75,6 +75,7 @@ ANTONYMS = (
     ("fill", "delete"),
     ("fill", "drop"),
 )
+_ARTICLES = frozenset({"the", "a", "an"})
 NEGATORS = frozenset({"not", "no", "never", "cannot", "without", "instead", "nor", "neither", "none"})
 # A denied need negates its subject: "X is not needed", "X doesn't matter", "X plays no part", "X is unnecessary".
 _NEEDS = frozenset({"need", "requir", "necessari", "matter", "import", "relev", "part", "role"})
@@ -133,6 +134,18 @@ def _subject(ws: list[str], i: int) -> set[int]:
     return set(range(max(j - 2, 0), j + 1))
 
 
+def _after(ws: list[str], i: int, n: int) -> set[int]:
+    """The positions of the `n` words after position `i`, articles not counted: "does not need all the data"
+    denies "data" as "doesn't need all data" does."""
+    out: set[int] = set()
+    for j in range(i + 1, len(ws)):
+        if len(out) == n:
+            break
+        if ws[j] not in _ARTICLES:
+            out.add(j)
+    return out
+
+
 def _windows(ws: list[str], soft: bool) -> set[int]:
     """Positions a negator governs: three words after "not", "no", "without", "rather than", and the subject of
     a denied need ("statistical significance is not needed", "the code versions don't need tracking",
@@ -146,7 +159,7 @@ def _windows(ws: list[str], soft: bool) -> set[int]:
         elif w == "rather" and ws[i + 1 : i + 2] == ["than"]:
             out |= set(range(i + 2, min(i + 5, len(ws))))
         elif w in NEGATORS or w.endswith("n't"):
-            out |= set(range(i + 1, min(i + 4, len(ws))))
+            out |= _after(ws, i, 3)
             if i + 1 < len(ws) and stem(ws[i + 1]) in _NEEDS:
                 out |= _subject(ws, i)
         elif soft and stem(w) in _NEGATING_VERBS:
@@ -167,15 +180,17 @@ def _only_negated(ws: list[str]) -> set[str]:
     return {stem(ws[i]) for i in inside} - {stem(w) for i, w in enumerate(ws) if i not in inside}
 
 
-def negation(point: str, clause: str) -> str:
-    """A term both sides use is negated outright on one side and not at all on the other."""
+def negation(point: str, clause: str, whole: str = "") -> str:
+    """A term both sides use is negated outright on one side and not at all on the other. `whole` is the point
+    a facet was cut from: "neural networks are just linear transformations" is negated by the "Without
+    activation functions," before it, so a clause saying it under "without" agrees."""
     shared = set(content_stems(point)) & set(content_stems(clause))
     pw, cw = words(point), words(clause)
     p, c = _only_negated(pw) & shared, _only_negated(cw) & shared
     if p and not _negated(cw, True) & shared:
         return f"leaves out the handbook's negation of {next(w for w in pw if stem(w) in p)}"
     c -= _in_compounds(point, set(cw))
-    if c and not _negated(pw, True) & shared:
+    if c and not (_negated(pw, True) | _negated(words(whole), True)) & shared:
         return f"negates {_span(cw, c)}"
     return ""
 
@@ -365,7 +380,7 @@ def strong(point: str, clause: str, label: str = "", whole: str = "", min_shared
             return reason
     if shared < min_shared:
         return ""
-    return negation(text, clause) or numbers(text, clause)
+    return negation(text, clause, whole) or numbers(text, clause)
 
 
 _UNIT = re.compile(r"(?<=[.!?])\s+|;\s*|,\s+")

@@ -99,6 +99,9 @@ def test_clauses_cut_where_a_new_claim_starts():
         (negation, "Metrics: CTR, engagement, revenue", "judge it by training loss rather than CTR", 1),
         # "learning" of "learning rate" is not the "learned" a right answer denies.
         (negation, "Configuration set before training (learning rate, layers)", "set before training, not learned", 0),
+        # Articles do not count in a negation's reach: "does not need all the data" denies "data".
+        (negation, "Memory efficient (doesn't need all data in memory)", "It does not need all the data in memory", 0),
+        (negation, "Memory efficient (doesn't need all data in memory)", "It needs all the data in memory", 1),
         (flip, "Increasing minority class samples", "Removing samples from the majority class", 1),
         (flip, "Increasing minority class samples", "Adding copies of minority class samples", 0),
         (transposed, ATTENTION, "a weighted sum of the queries, weights from similarity between values and keys", 1),
@@ -110,6 +113,13 @@ def test_clauses_cut_where_a_new_claim_starts():
 )
 def test_contradiction_signals(check, point, clause, fires):
     assert bool(check(point, clause)) == bool(fires)
+
+
+def test_a_facet_is_negated_by_the_point_it_was_cut_from():
+    whole = "Without activation functions, neural networks are just linear transformations."
+    clause = "Without activation functions a neural network is just a stack of linear transformations"
+    facet = "neural networks are just linear transformations."
+    assert negation(facet, clause) and not negation(facet, clause, whole)
 
 
 def test_an_everyday_phrase_is_quoted_as_the_learner_wrote_it():
