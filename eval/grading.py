@@ -19,6 +19,7 @@ import numpy as np
 from eval.dataset import DATA_DIR
 from study.cards import Card, find_card
 from study.grading import PARAMS, Grader
+from study.schedule import rating_for
 
 GRADING_FILE = DATA_DIR / "grading.jsonl"
 LABELS = ("good", "partial", "misconception", "off-topic", "empty")
@@ -78,9 +79,17 @@ def summarise(graded: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         "spearman": round(float(rho), 3),
         "misconception_at_most_1": round(float(np.mean([c["misconception"] <= 1 for c in cards])), 3),
+        # What the schedule does with a misconception: Good or Easy means "come back in days or weeks".
+        "misconception_passed": round(
+            float(np.mean([_passes(g["grade"]) for g in graded if g["label"] == "misconception"])), 3
+        ),
         "ms_p50": round(float(np.median([g["ms"] for g in graded])), 1),
         "ms_p95": round(float(np.percentile([g["ms"] for g in graded], 95)), 1),
     }
+
+
+def _passes(score: int) -> bool:
+    return rating_for(score).name in ("Good", "Easy")
 
 
 def objective(summary: dict[str, Any]) -> float:

@@ -29,7 +29,7 @@ def test_deck_from_the_handbook(handbook_text):
 
 
 @pytest.mark.parametrize(
-    ("score", "rating"), [(0, "Again"), (1, "Again"), (2, "Hard"), (3, "Good"), (4, "Good"), (5, "Easy")]
+    ("score", "rating"), [(0, "Again"), (1, "Again"), (2, "Hard"), (3, "Hard"), (4, "Good"), (5, "Easy")]
 )
 def test_grade_to_rating(score, rating):
     assert rating_for(score).name == rating
@@ -44,6 +44,8 @@ def test_due_dates_follow_the_grades():
     state, due = scheduler.review(scheduler.new_state(), 5, now)
     _, second = scheduler.review(state, 5, due)
     assert second - due > due - now  # intervals grow with repeated success
+    # A 3 (key points missing, where missed misconceptions land) brings a reviewed card back sooner than a 4.
+    assert scheduler.review(state, 3, due)[1] < scheduler.review(state, 4, due)[1]
 
 
 def test_dealt_cards_are_prepared_and_grade_as_they_would_unprepared(handbook_text, query_embedder, tmp_path):
