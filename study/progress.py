@@ -96,6 +96,21 @@ class ProgressStore:
                 (card_id, section, state, due.isoformat(), score),
             )
 
+    def amend(self, card_id: str, state: str, due: datetime, score: int) -> None:
+        """Put the learner's own grade on the card's last review, and the state it leads to, atomically: the
+        review stays one review (a self-grade corrects the grader, it is not a second answer)."""
+        with self._db:
+            found = self._db.execute(
+                "UPDATE reviews SET score = ? WHERE id = (SELECT MAX(id) FROM reviews WHERE card_id = ?)",
+                (score, card_id),
+            ).rowcount
+            if not found:
+                raise HbragError(f"card {card_id} has no review to amend")
+            self._db.execute(
+                "UPDATE cards SET state = ?, due = ?, last_score = ? WHERE card_id = ?",
+                (state, due.isoformat(), score, card_id),
+            )
+
     def review_count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM reviews").fetchone()[0]
 

@@ -104,6 +104,7 @@ class StudySession:
         self.store = ProgressStore(progress_db) if progress_db else None
         self.scheduler = Scheduler()
         self.teacher = teacher
+        self._before: dict[str, tuple[str, datetime]] = {}  # card id -> its state before this session's answer
 
     def reload(self, handbook_text: str) -> None:
         """A new deck from a changed handbook; progress is kept by card id (a hash of the card's text)."""
@@ -147,10 +148,26 @@ class StudySession:
         feedback = self.check(card, text)
         store = self._store()
         previous = store.get(card.id)
-        state = previous.state if previous else self.scheduler.new_state()
-        state, due = self.scheduler.review(state, feedback.grade.score, now)
+        before = previous.state if previous else self.scheduler.new_state()
+        state, due = self.scheduler.review(before, feedback.grade.score, now)
         store.record(card.id, card.section, state, due, feedback.grade.score, text, now)
+        self._before[card.id] = (before, now)
         return replace(feedback, next_due=due)
+
+    def regrade(self, card: Card, score: int) -> datetime:
+        """The learner's own grade for the answer just recorded, in place of the grader's; the next due date.
+
+        The grader misses some misconceptions (eval/README.md), and a learner who has read the reference
+        answer knows better: as in Anki, their grade decides. The card is rescheduled from its state before
+        that answer, so correcting a grade is not a second review."""
+        if not 0 <= score <= 5:
+            raise ValueError("a grade is a whole number from 0 to 5")
+        if card.id not in self._before:
+            raise ValueError("answer this card first: only an answer recorded in this session can be regraded")
+        before, when = self._before[card.id]
+        state, due = self.scheduler.review(before, score, when)
+        self._store().amend(card.id, state, due, score)
+        return due
 
     def _store(self) -> ProgressStore:
         if self.store is None:

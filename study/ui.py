@@ -36,12 +36,12 @@ def study_tab(gr: Any, runtime: Any) -> None:
             session.reload(read_handbook(s.handbook))
         deck_build["build"] = build
 
-    def next_card(topic: str) -> tuple[str | None, str, str, str]:
+    def next_card(topic: str) -> tuple[str | None, str, str, str, None, str]:
         follow_rebuilds()
         cards = session.select(topic=topic or "", count=1)
         card_id = cards[0].id if cards else None
         empty = "_Nothing to study for that topic right now._"
-        return card_id, card_markdown(session, card_id) if card_id else empty, "", ""
+        return card_id, card_markdown(session, card_id) if card_id else empty, "", "", None, ""
 
     def submit(card_id: str | None, answer: str) -> tuple[str, list[list[Any]]]:
         card = session.by_id.get(card_id or "")
@@ -50,6 +50,17 @@ def study_tab(gr: Any, runtime: Any) -> None:
         feedback = session.answer(card, answer or "")
         text = feedback.text().replace("\n", "  \n")
         return f"### {feedback.grade.score}/5\n\n{text}", progress_rows(session)
+
+    def regrade(card_id: str | None, own: Any) -> tuple[str, list[list[Any]]]:
+        """The learner's own grade for the answer just checked, in place of the grader's."""
+        card = session.by_id.get(card_id or "")
+        if card is None or own in (None, ""):
+            return "Answer a card, then choose your own grade.", progress_rows(session)
+        try:
+            due = session.regrade(card, int(own))
+        except ValueError as exc:
+            return f"_{exc}_", progress_rows(session)
+        return f"Recorded your grade, {int(own)}/5. Next review: {due:%Y-%m-%d %H:%M} UTC", progress_rows(session)
 
     with gr.Tab("Study", elem_id="study-tab"):
         card_state = gr.State(None)
@@ -65,6 +76,15 @@ def study_tab(gr: Any, runtime: Any) -> None:
         )
         submit_button = gr.Button("Check my answer", elem_id="study-submit")
         feedback = gr.Markdown("", elem_id="study-feedback")
+        with gr.Row():
+            own = gr.Radio(
+                [str(n) for n in range(6)],
+                label="Your own grade, after reading the reference (the grader can miss a wrong claim)",
+                elem_id="study-own-grade",
+                scale=3,
+            )
+            own_button = gr.Button("Record my grade", elem_id="study-regrade", scale=1)
+        own_note = gr.Markdown("", elem_id="study-own-note")
         table = gr.Dataframe(
             headers=["section", "cards", "reviewed", "due", "mastery"],
             value=progress_rows(session),
@@ -73,6 +93,11 @@ def study_tab(gr: Any, runtime: Any) -> None:
             elem_id="study-progress",
         )
         next_button.click(
-            next_card, topic, [card_state, card_view, answer, feedback], api_name="study_next", queue=False
+            next_card,
+            topic,
+            [card_state, card_view, answer, feedback, own, own_note],
+            api_name="study_next",
+            queue=False,
         )
         submit_button.click(submit, [card_state, answer], [feedback, table], api_name="study_answer")
+        own_button.click(regrade, [card_state, own], [own_note, table], api_name="study_regrade")

@@ -134,3 +134,20 @@ def test_a_small_table_renders_whole_as_a_table(browser, served):
     assert "Poisson" in cells and "Binomial" in cells and "Count of events in fixed interval" in cells
     page.screenshot(path=str(ARTIFACTS / "table.png"), full_page=True)
     page.close()
+
+
+def test_a_learner_overrules_the_grade_in_the_study_tab(browser, served):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(served, wait_until="domcontentloaded", timeout=120_000)
+    page.get_by_role("tab", name="Study").click()
+    page.locator("#study-next").click()
+    page.locator("#study-card").get_by_text("Q").first.wait_for(timeout=60_000)
+    page.locator("#study-answer textarea").fill("I think it is about the data.")
+    page.locator("#study-submit").click()
+    page.locator("#study-feedback").get_by_text("Reference answer").wait_for(timeout=60_000)
+    page.locator("#study-own-grade").get_by_text("0", exact=True).click()
+    page.locator("#study-regrade").click()
+    page.locator("#study-own-note").get_by_text("Recorded your grade, 0/5").wait_for(timeout=60_000)
+    page.locator("#study-next").click()  # the next card clears the learner's grade and its note
+    page.wait_for_function("() => !document.querySelector('#study-own-note').innerText.includes('Recorded')")
+    page.close()

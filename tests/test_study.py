@@ -63,6 +63,24 @@ def test_dealt_cards_are_prepared_and_grade_as_they_would_unprepared(handbook_te
         assert warm.score == fresh.score and [p.verdict for p in warm.points] == [p.verdict for p in fresh.points]
 
 
+def test_the_learners_own_grade_replaces_the_graders_without_a_second_review(handbook_text, query_embedder, tmp_path):
+    """A misconception the grader passes: the learner, having read the reference, records 0 instead."""
+    session = StudySession(handbook_text, tmp_path / "p.sqlite", query_embedder)
+    card = next(c for c in session.deck if c.front == "What is Dimensionality Reduction?")
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(ValueError, match="answer this card first"):
+        session.regrade(card, 0)
+    graded = session.answer(card, "Adding more features to the data so that the classes become separable.", now)
+    due = session.regrade(card, 0)
+    saved = session.store.get(card.id)
+    assert saved.last_score == 0 and saved.reviews == 1 and session.store.review_count() == 1
+    assert due == saved.due == session.scheduler.review(session.scheduler.new_state(), 0, now)[1]
+    assert graded.grade.score == 0 or due < graded.next_due  # a lower grade brings the card back sooner
+    assert session.regrade(card, 5) > due  # and a higher one later: always from the state before the answer
+    with pytest.raises(ValueError, match="0 to 5"):
+        session.regrade(card, 6)
+
+
 def test_changed_handbook_keeps_progress_on_unchanged_cards(handbook_text, embedder, tmp_path):
     db = tmp_path / "p.sqlite"
     session = StudySession(handbook_text, db, embedder)
@@ -79,7 +97,8 @@ def test_changed_handbook_keeps_progress_on_unchanged_cards(handbook_text, embed
 
 
 def test_quiz_through_piped_stdin_then_progress_in_another_process(cli_env):
-    answers = "Bias is error from simple assumptions (underfitting); variance from sensitivity (overfitting)\nq\n"
+    # An answer, then the learner's own grade after the reference (0: they judge it wrong), then stop.
+    answers = "Bias is error from simple assumptions (underfitting); variance from sensitivity (overfitting)\n0\nq\n"
     out = subprocess.run(
         HBRAG + ["quiz", "--count", "3", "--topic", "bias-variance"],
         env=cli_env,
@@ -90,12 +109,13 @@ def test_quiz_through_piped_stdin_then_progress_in_another_process(cli_env):
     )
     assert out.returncode == 0, out.stderr
     assert "Q: Explain the bias-variance tradeoff." in out.stdout and "Grade: " in out.stdout
-    assert "1 card(s) answered" in out.stdout
+    assert "1 card(s) answered" in out.stdout and "Recorded your grade, 0/5" in out.stdout
     shown = json.loads(
         subprocess.run(HBRAG + ["progress", "--json"], env=cli_env, capture_output=True, text=True, timeout=120).stdout
     )
     ml = next(r for r in shown if r["section"].endswith("Machine Learning Questions"))
-    assert ml["reviewed"] == 1 and ml["mastery"] > 0
+    assert ml["reviewed"] == 1 and ml["mastery"] == 0
+    assert ProgressStore(cli_env["HBRAG_PROGRESS_DB"]).review_count() == 1
 
 
 def test_killed_quiz_keeps_earlier_answers(cli_env, tmp_path):
@@ -110,7 +130,7 @@ def test_killed_quiz_keeps_earlier_answers(cli_env, tmp_path):
     assert proc.stdin and proc.stdout
     graded = 0
     deadline = time.monotonic() + 240
-    proc.stdin.write("the mean of samples is normal\n")
+    proc.stdin.write("the mean of samples is normal\n\n")  # an answer, then Enter keeps its grade
     proc.stdin.write("probability of data as extreme under the null\n")
     proc.stdin.flush()
     while graded < 2 and time.monotonic() < deadline:
@@ -135,8 +155,16 @@ def test_study_tab_through_gradio_client(served):
     from gradio_client import Client
 
     client = Client(served, verbose=False)
-    card, _, _ = client.predict("Deep Learning Questions", api_name="/study_next")
+    card, _, _, _, _ = client.predict("Deep Learning Questions", api_name="/study_next")
     assert "Deep Learning Questions" in card and "###" in card
     feedback, table = client.predict("Gradients shrink as they flow back through many layers", api_name="/study_answer")
     assert "/5" in feedback and "Reference answer" in feedback and "Re-read" in feedback
     assert any(row[0].endswith("Deep Learning Questions") and row[2] >= 1 for row in table["data"])
+
+    def mastery(table: dict) -> int:
+        return int(next(r for r in table["data"] if r[0].endswith("Deep Learning Questions"))[4].rstrip("%"))
+
+    graded = int(feedback.split("/5")[0].split()[-1])
+    note, regraded = client.predict("0", api_name="/study_regrade")
+    assert "Recorded your grade, 0/5" in note
+    assert graded == 0 or mastery(regraded) < mastery(table)  # the learner's own 0 is now the card's last grade

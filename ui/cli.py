@@ -413,7 +413,8 @@ def _study_session(flags: dict[str, Any], record: bool = True) -> Any:
 def quiz(topic: str, count: int, mode: str | None, batch: Path | None, as_json: bool, **flags: Any) -> None:
     """Quiz yourself on the handbook's questions and glossary; answers are graded and scheduled (FSRS).
 
-    Type your answer and press Enter; an empty line or "I don't know" counts as a miss; `q` stops.
+    Type your answer and press Enter; an empty line or "I don't know" counts as a miss; `q` stops. After the
+    reference answer, Enter keeps the grade, or type your own grade 0-5.
     """
     if batch is not None:
         _quiz_batch(batch, as_json, flags)
@@ -438,7 +439,27 @@ def quiz(topic: str, count: int, mode: str | None, batch: Path | None, as_json: 
         feedback = session.answer(card, answer)
         done += 1
         click.echo(feedback.text())
+        if not _own_grade(session, card, feedback.grade.score):
+            break
     click.echo(f"\n{done} card(s) answered. `hbrag progress` shows your mastery per section.")
+
+
+def _own_grade(session: Any, card: Any, score: int) -> bool:
+    """After the reference answer: Enter keeps the grader's grade, 0-5 records the learner's own instead (the
+    grader misses some misconceptions). False when the quiz should stop (`q` or the end of input)."""
+    click.echo(f"Enter keeps {score}/5, or type your own grade 0-5 if you judge your answer differently:")
+    try:
+        said = input("grade> " if sys.stdin.isatty() else "").strip().lower()
+    except EOFError:
+        return False
+    if said in ("q", "quit", "exit"):
+        return False
+    if said in {str(n) for n in range(6)} and int(said) != score:
+        due = session.regrade(card, int(said))
+        click.echo(f"Recorded your grade, {said}/5. Next review: {due:%Y-%m-%d %H:%M} UTC")
+    elif said and said not in {str(n) for n in range(6)}:
+        click.echo(f"Not a grade from 0 to 5: kept {score}/5.")
+    return True
 
 
 def _quiz_batch(path: Path, as_json: bool, flags: dict[str, Any]) -> None:
