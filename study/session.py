@@ -46,8 +46,7 @@ class Feedback:
             )
         lines.append("Reference answer:\n" + c.back.strip())
         if self.reread:
-            section, start, end = self.reread
-            lines.append(f"Re-read: {section} ({_span(start, end)}), where this is taught")
+            lines.append(reread_line(self.reread))
             lines.append(f"  and the card's own answer: {c.section} ({_span(c.line_start, c.line_end)})")
         else:
             lines.append(f"Re-read: {c.section} ({_span(c.line_start, c.line_end)})")
@@ -74,6 +73,11 @@ class Feedback:
             "reread": reread,
             "next_due": self.next_due.isoformat() if self.next_due else None,
         }
+
+
+def reread_line(place: Place) -> str:
+    section, start, end = place
+    return f"Re-read: {section} ({_span(start, end)}), where this is taught"
 
 
 def _span(start: int, end: int) -> str:
@@ -139,8 +143,12 @@ class StudySession:
             p.point.text: point_lines(p.point.text, self.handbook_lines, card.line_start, card.line_end)
             for p in result.points
         }
-        reread = self.teacher(card) if self.teacher and result.score <= self.WRONG else None
+        reread = self.where_taught(card) if result.score <= self.WRONG else None
         return Feedback(card, result, None, lines, reread)
+
+    def where_taught(self, card: Card) -> Place | None:
+        """The section that teaches the card (not its own Q&A), if a teacher was given and finds one."""
+        return self.teacher(card) if self.teacher else None
 
     def answer(self, card: Card, text: str, now: datetime | None = None) -> Feedback:
         """Grade, schedule and store one answer (committed before this returns)."""

@@ -110,6 +110,11 @@ def test_quiz_through_piped_stdin_then_progress_in_another_process(cli_env):
     assert out.returncode == 0, out.stderr
     assert "Q: Explain the bias-variance tradeoff." in out.stdout and "Grade: " in out.stdout
     assert "1 card(s) answered" in out.stdout and "Recorded your grade, 0/5" in out.stdout
+    # The grader passed the answer, so only the learner's 0 sends them to the section that teaches it.
+    taught = [line for line in out.stdout.splitlines() if line.endswith("where this is taught")]
+    graded = int(out.stdout.split("Grade: ")[1].split("/5")[0])
+    assert graded > 2 and len(taught) == 1
+    assert taught[0].startswith("Re-read: Section 6 — Supervised Learning > Bias-Variance Tradeoff (handbook lines")
     shown = json.loads(
         subprocess.run(HBRAG + ["progress", "--json"], env=cli_env, capture_output=True, text=True, timeout=120).stdout
     )
@@ -166,5 +171,5 @@ def test_study_tab_through_gradio_client(served):
 
     graded = int(feedback.split("/5")[0].split()[-1])
     note, regraded = client.predict("0", api_name="/study_regrade")
-    assert "Recorded your grade, 0/5" in note
+    assert "Recorded your grade, 0/5" in note and "where this is taught" in note
     assert graded == 0 or mastery(regraded) < mastery(table)  # the learner's own 0 is now the card's last grade
