@@ -225,8 +225,12 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             add(f"{label}{gap}{line.strip()}", "item", lead, i, flat=f"{plain(label)} {plain(line)}", label=label)
             continue
         first_item = -1
-        lead = i if plain(line).endswith(":") and len(plain(line).split()) <= 8 else -1
-        for sentence in _SENTENCE.split(_QUOTE.sub("", line).strip()):
+        opens_list = plain(line).endswith(":") and _BULLET.match(next((x for x in lines[i + 1 :] if x.strip()), ""))
+        lead = i if plain(line).endswith(":") and (len(plain(line).split()) <= 8 or opens_list) else -1
+        sentences = _SENTENCE.split(_QUOTE.sub("", line).strip())
+        # A sentence that opens a list ("Regularization adds penalty to loss function to prevent overfitting:")
+        # is read with its items as their label, never shown alone with nothing after its colon.
+        for sentence in sentences[:-1] if opens_list else sentences:
             add(sentence, "sentence", i)
     # A diagram (the confusion matrix, the 68-95-99.7 bell, the transformer's blocks) teaches as a whole and
     # its lines alone say nothing ("Actual Pos TP FN"): it is one passage, shown with the label that

@@ -179,6 +179,26 @@ def test_prose_splits_into_items_and_sentences_without_labels_or_questions():
     assert ("sentence", "Solutions:") not in got and not any(text.endswith("?") for _, text in got)
 
 
+def test_a_long_sentence_that_opens_a_list_is_its_label_not_a_passage_alone():
+    chunk = Chunk(
+        "q8",
+        "**Q8: What is regularization and why is it used?**\n"
+        "> Regularization adds penalty to loss function to prevent overfitting:\n"
+        "> - L1 (Lasso): Adds |weights|, produces sparse models\n"
+        "> - L2 (Ridge): Adds weights², shrinks weights toward zero",
+        ("Section 19 — Questions", "Machine Learning Questions"),
+        "qa",
+        1677,
+        1680,
+        "Q8",
+    )
+    got = [p for p in passages(chunk) if p.kind != "qa"]
+    assert not any(p.plain.endswith(":") for p in got)  # never shown with nothing after its colon
+    l2 = next(p for p in got if "Ridge" in p.plain)
+    assert l2.kind == "item" and l2.plain.startswith("Regularization adds penalty to loss function")
+    assert l2.text.splitlines()[0] == "Regularization adds penalty to loss function to prevent overfitting:"
+
+
 def test_a_bank_answer_is_one_whole_passage_with_its_question():
     whole = [p for p in passages(QA) if p.kind == "qa"]
     assert len(whole) == 1 and whole[0].question == "Explain the bias-variance tradeoff."
