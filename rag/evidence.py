@@ -182,7 +182,11 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
     header: list[str] = []
     table_first = -1  # the chunk line of the current table's header
     row_tables: dict[int, int] = {}  # a row passage's index in `out` -> its table's header line in the chunk
-    lead = -1  # the line of the label that introduces the current list ("**ReLU is Default Because**:")
+    # The line of the label that introduces the current list ("**ReLU is Default Because**:"); in a bank Q&A,
+    # its question until a line of prose: "- Input data distributions" alone does not say it is what to monitor.
+    # The question is shown above the item, not read with it (`_asks`): its topic words would lift every item
+    # of the answer for any question on that topic ("Random Forest" brought Q10's items to a scaling question).
+    lead = 0 if chunk.kind == "qa" and lines and _QUESTION_LINE.match(lines[0].strip()) else -1
     first_item = -1  # the first line of the current run of bullets
     for i, raw in enumerate(lines):
         line = raw.rstrip()
@@ -222,7 +226,8 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             # A bullet alone ("Computationally efficient") says nothing; with its label it answers.
             label = _QUOTE.sub("", lines[lead]).strip()
             gap = "\n…\n" if any(lines[j].strip() for j in range(lead + 1, i)) else "\n"
-            add(f"{label}{gap}{line.strip()}", "item", lead, i, flat=f"{plain(label)} {plain(line)}", label=label)
+            flat = plain(line) if _asks(label) else f"{plain(label)} {plain(line)}"
+            add(f"{label}{gap}{line.strip()}", "item", lead, i, flat=flat, label=label)
             continue
         first_item = -1
         opens_list = plain(line).endswith(":") and _BULLET.match(next((x for x in lines[i + 1 :] if x.strip()), ""))
@@ -305,6 +310,11 @@ def _table_lines(text: str) -> list[str]:
 def _split_cells(line: str) -> list[str]:
     """A table line's cells as written; an escaped pipe ("Σ\\|y - ŷ\\| / n") stays inside its cell, unescaped."""
     return [c.replace("\\|", "|") for c in _PIPE.split(line.strip().strip("|"))]
+
+
+def _asks(label: str) -> bool:
+    """The label is a bank question's line ("**Q45: How do you monitor models in production?**")."""
+    return bool(_QUESTION_LINE.match(label))
 
 
 def reading(p: Passage) -> str:
@@ -484,7 +494,8 @@ def merge_lists(chosen: Sequence[Evidence]) -> list[Evidence]:
                 lines.append("…")
             lines.append(p.text.splitlines()[-1])
             previous = p.line_end
-        flat = " ".join(filter(None, [plain(first.label), "; ".join(plain(p.text.splitlines()[-1]) for p in items)]))
+        label = "" if _asks(first.label) else plain(first.label)
+        flat = " ".join(filter(None, [label, "; ".join(plain(p.text.splitlines()[-1]) for p in items)]))
         merged = replace(first, text="\n".join(lines), plain=flat, line_end=items[-1].line_end)
         out.append(Evidence(merged, max(e.score for e in members)))
     return out

@@ -199,6 +199,29 @@ def test_a_long_sentence_that_opens_a_list_is_its_label_not_a_passage_alone():
     assert l2.text.splitlines()[0] == "Regularization adds penalty to loss function to prevent overfitting:"
 
 
+def test_a_bank_answer_s_item_is_shown_under_its_question_and_read_without_it():
+    from rag.evidence import merge_lists
+
+    chunk = Chunk(
+        "q45",
+        "**Q45: How do you monitor models in production?**\n> - Prediction latency\n> - Prediction error rates\n"
+        "> - Input data distributions",
+        ("Section 19 — Questions", "MLOps Questions"),
+        "qa",
+        1861,
+        1864,
+        "Q45",
+    )
+    items = [p for p in passages(chunk) if p.kind == "item"]
+    last = items[-1]
+    assert last.text == "**Q45: How do you monitor models in production?**\n…\n- Input data distributions"
+    assert (last.line_start, last.line_end) == (1861, 1864)
+    assert last.plain == "Input data distributions"  # the question's topic words do not lift its items
+    merged = merge_lists([Evidence(items[0], 0.9), Evidence(last, 0.8)])
+    assert len(merged) == 1 and merged[0].passage.text.splitlines()[0].startswith("**Q45:")
+    assert merged[0].passage.plain == "Prediction latency; Input data distributions"
+
+
 def test_a_bank_answer_is_one_whole_passage_with_its_question():
     whole = [p for p in passages(QA) if p.kind == "qa"]
     assert len(whole) == 1 and whole[0].question == "Explain the bias-variance tradeoff."
