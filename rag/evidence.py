@@ -230,8 +230,9 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
             add(f"{label}{gap}{line.strip()}", "item", lead, i, flat=flat, label=label)
             continue
         first_item = -1
-        opens_list = plain(line).endswith(":") and _BULLET.match(next((x for x in lines[i + 1 :] if x.strip()), ""))
-        lead = i if plain(line).endswith(":") and (len(plain(line).split()) <= 8 or opens_list) else -1
+        said = plain(line)
+        opens_list = said.endswith(":") and bool(_BULLET.match(next((x for x in lines[i + 1 :] if x.strip()), "")))
+        lead = i if said.endswith(":") and (len(said.split()) <= 8 or opens_list) else -1
         sentences = _SENTENCE.split(_QUOTE.sub("", line).strip())
         # A sentence that opens a list ("Regularization adds penalty to loss function to prevent overfitting:")
         # is read with its items as their label, never shown alone with nothing after its colon.

@@ -80,6 +80,12 @@ def reread_line(place: Place) -> str:
     return f"Re-read: {section} ({_span(start, end)}), where this is taught"
 
 
+def regraded_note(score: int, due: datetime, place: Place | None) -> str:
+    """What the learner reads after giving their own grade: the new due date, and where to re-read if given."""
+    note = f"Recorded your grade, {score}/5. Next review: {due:%Y-%m-%d %H:%M} UTC"
+    return f"{note}\n{reread_line(place)}" if place else note
+
+
 def _span(start: int, end: int) -> str:
     return f"handbook line {start}" if start == end else f"handbook lines {start}-{end}"
 

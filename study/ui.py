@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ingest.pipeline import read_handbook
-from study.session import StudySession, reread_line, teacher
+from study.session import StudySession, regraded_note, teacher
 
 
 def progress_rows(session: StudySession) -> list[list[Any]]:
@@ -60,11 +60,8 @@ def study_tab(gr: Any, runtime: Any) -> None:
             due = session.regrade(card, int(own))
         except ValueError as exc:
             return f"_{exc}_", progress_rows(session)
-        note = f"Recorded your grade, {int(own)}/5. Next review: {due:%Y-%m-%d %H:%M} UTC"
         place = session.where_taught(card) if int(own) <= session.WRONG else None
-        if place:
-            note += "  \n" + reread_line(place)
-        return note, progress_rows(session)
+        return regraded_note(int(own), due, place).replace("\n", "  \n"), progress_rows(session)
 
     with gr.Tab("Study", elem_id="study-tab"):
         card_state = gr.State(None)

@@ -447,7 +447,7 @@ def quiz(topic: str, count: int, mode: str | None, batch: Path | None, as_json: 
 def _own_grade(session: Any, card: Any, score: int) -> bool:
     """After the reference answer: Enter keeps the grader's grade, 0-5 records the learner's own instead (the
     grader misses some misconceptions). False when the quiz should stop (`q` or the end of input)."""
-    from study.session import reread_line
+    from study.session import regraded_note
 
     click.echo(f"Enter keeps {score}/5, or type your own grade 0-5 if you judge your answer differently:")
     try:
@@ -456,14 +456,13 @@ def _own_grade(session: Any, card: Any, score: int) -> bool:
         return False
     if said in ("q", "quit", "exit"):
         return False
-    if said in {str(n) for n in range(6)} and int(said) != score:
-        due = session.regrade(card, int(said))
-        click.echo(f"Recorded your grade, {said}/5. Next review: {due:%Y-%m-%d %H:%M} UTC")
-        place = session.where_taught(card) if int(said) <= session.WRONG < score else None
-        if place:  # the grader passed it, so the feedback did not say where this is taught
-            click.echo(reread_line(place))
-    elif said and said not in {str(n) for n in range(6)}:
+    if said and said not in tuple("012345"):
         click.echo(f"Not a grade from 0 to 5: kept {score}/5.")
+    elif said and int(said) != score:
+        own = int(said)
+        # Where this is taught, unless the feedback already said so (the grader did not pass the answer).
+        place = session.where_taught(card) if own <= session.WRONG < score else None
+        click.echo(regraded_note(own, session.regrade(card, own), place))
     return True
 
 
