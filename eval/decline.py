@@ -36,6 +36,8 @@ NEGATIVE_FILES = (
     "unanswerable_s11.jsonl",
     "unanswerable_s12.jsonl",
     "unanswerable_s13.jsonl",
+    "unanswerable_s16.jsonl",
+    "unanswerable_s17.jsonl",
 )
 
 

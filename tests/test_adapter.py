@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from eval.adapter import OutOfFold, fit_matrix, out_of_fold
+from eval.adapter import STRENGTHS, OutOfFold, fit_matrix, out_of_fold
 from eval.dataset import DATA_DIR
 from ingest.errors import HbragError
 from ingest.pipeline import read_handbook, sha256
@@ -70,11 +70,11 @@ def test_the_shipped_adapter_names_the_handbook_and_data_it_was_fitted_on():
     adapter = QueryAdapter.load()
     assert adapter.handbook == sha256(read_handbook(HANDBOOK))  # the handbook changed: refit it
     files = adapter.fitted_on["files"]
-    for kept_apart in ("learners_s18.jsonl", "learners_s19.jsonl", "unanswerable.jsonl"):
+    for kept_apart in ("learners_s24.jsonl", "unanswerable_s18.jsonl", "unanswerable.jsonl"):
         assert kept_apart not in files
     for name, digest in files.items():  # a changed set needs `hbrag eval adapter --fit`
         assert hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest()[:16] == digest, name
-    assert adapter.fitted_on["strength"] in (0.1, 0.03, 0.01, 0.003)
+    assert adapter.fitted_on["strength"] in STRENGTHS
 
 
 def test_an_adapter_fitted_on_another_handbook_is_not_used(runtime, monkeypatch, tmp_path):
@@ -107,8 +107,8 @@ def _info(index_dir) -> dict:
 # Everyday phrasings (in no eval set) whose teaching sections MiniLM alone does not rank first.
 CASES = [
     (
-        "My model was great in testing but falls apart with real customers. Why?",
-        ("Scenario 2: Model Works Locally, Fails in Production", "Model Monitoring"),
+        "How can I tell the people who use my app have started behaving differently than my training data?",
+        ("Model Monitoring",),
     ),
     ("Can I reuse a network trained on millions of photos for my small dataset?", ("Transfer Learning",)),
 ]
@@ -158,7 +158,7 @@ def test_no_adapter_flag_and_info(cli_env):
 @pytest.mark.slow
 def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     out = subprocess.run(
-        [*HBRAG, "eval", "adapter", "--json", "--questions", str(DATA_DIR / "learners_s18.jsonl")]
+        [*HBRAG, "eval", "adapter", "--json", "--questions", str(DATA_DIR / "learners_s24.jsonl")]
         + ["--runs-dir", str(tmp_path)],
         env=cli_env,
         capture_output=True,
@@ -168,15 +168,15 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     rows = got["leave_one_set_out"]
-    assert {"bank", "paraphrases", "learners_s9", "learners_s18 (not fitted on)"} <= {r["set"] for r in rows}
+    assert {"bank", "paraphrases", "learners_s9", "learners_s24 (not fitted on)"} <= {r["set"] for r in rows}
     learner = [r for r in rows if r["set"] != "bank"]
     # Each set judged by an adapter fitted without it: learners' wording reaches its section first more often.
     assert sum(r["after"]["hit@1"] for r in learner) > sum(r["before"]["hit@1"] for r in learner)
-    assert got["fitted_on"]["strength"] in (0.1, 0.03, 0.01, 0.003)
+    assert got["fitted_on"]["strength"] in STRENGTHS
     assert not (tmp_path / "adapter.npz").exists() and ADAPTER_FILE.exists()  # no --fit: nothing written
     (run,) = tmp_path.iterdir()
     assert (run / "hit1_before_after.png").stat().st_size > 0
-    assert "learners_s18 (not fitted on)" in (run / "report.md").read_text()
+    assert "learners_s24 (not fitted on)" in (run / "report.md").read_text()
 
 
 def test_did_you_mean_ranks_the_bank_by_the_moved_vector(assistant, plain):

@@ -103,20 +103,20 @@ def test_labelled_sets_are_large_and_cover_every_section():
 
 @pytest.mark.slow
 def test_cross_validated_declining(cli_env):
-    unseen = ["--questions", "eval/data/unanswerable_s16.jsonl", "--questions", "eval/data/learners_s18.jsonl"]
+    unseen = ["--questions", "eval/data/unanswerable_s18.jsonl", "--questions", "eval/data/learners_s24.jsonl"]
     out = subprocess.run(
         [*HBRAG, "eval", "decline", *unseen, "--json"], env=cli_env, capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0, out.stderr
     rates = json.loads(out.stdout)["cross_validated"]
     fitted = {"learner", "bank-heldout", "unanswerable-in", "unanswerable-out", "bank-full"}
-    assert set(rates) == fitted | {"unanswerable_s16-in", "unanswerable_s16-out", "learners_s18"}
+    assert set(rates) == fitted | {"unanswerable_s18-in", "unanswerable_s18-out", "learners_s24"}
     # Sets never fitted on: topics the handbook lacks are declined far more often than learners' questions.
-    assert rates["unanswerable_s16-in"]["declined"] > rates["learners_s18"]["declined"] + 0.2
+    assert rates["unanswerable_s18-in"]["declined"] > rates["learners_s24"]["declined"] + 0.2
     assert rates["bank-full"]["declined"] == 0.0  # a bank question asked again is always answered
     assert rates["unanswerable-out"]["declined"] > rates["learner"]["declined"]
     # Out-of-field declines mostly show nothing; a doubtful learner question shows the closest passages.
     out, learner = rates["unanswerable-out"], rates["learner"]
     assert out["declined"] - out["closest_shown"] > 0.5 and learner["closest_shown"] <= learner["declined"]
     # The model writes only above even odds: a topic the handbook lacks reaches it far less than a learner's.
-    assert rates["learners_s18"]["summarised"] > rates["unanswerable_s16-in"]["summarised"] + 0.3
+    assert rates["learners_s24"]["summarised"] > rates["unanswerable_s18-in"]["summarised"] + 0.3
