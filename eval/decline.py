@@ -42,7 +42,8 @@ NEGATIVE_FILES = (
 
 
 def collect(assistant: Assistant, groups: dict[str, tuple[Dataset, bool]], progress: bool = True) -> list[dict]:
-    """Signals for every question: {group, id, question, label, bank_match, <features>}."""
+    """Signals for every question: {group, id, question, label, certain, <features>}; `certain`: answerable by
+    construction, as the assistant judges it (a bank question asked again, "What is X?" with X's table row)."""
     from tqdm import tqdm
 
     rows = []
@@ -51,7 +52,7 @@ def collect(assistant: Assistant, groups: dict[str, tuple[Dataset, bool]], progr
             found = assistant.retrieve(q.question, exclude_bank=exclude_bank)
             evidence, signals = assistant.signals(q.question, found)
             row = {"group": group, "id": q.id, "question": q.question, "label": int(q.answerable)}
-            row["bank_match"] = bool(evidence) and evidence[0].passage.kind == "qa"
+            row["certain"] = assistant.by_construction(q.question, evidence)[1]
             rows.append(row | {f: float(signals.get(f, 0.0)) for f in FEATURES})
     return rows
 
@@ -106,21 +107,21 @@ def cross_validate(rows: list[dict], folds: int = FOLDS, seed: int = 0) -> list[
     """Each row judged by a model fitted on the other folds (`judge`)."""
     from sklearn.model_selection import StratifiedKFold
 
-    fit_rows = [r for r in rows if not r["bank_match"]]
+    fit_rows = [r for r in rows if not r["certain"]]
     labels = [f"{r['label']}:{r['group']}" for r in fit_rows]
     out = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(np.zeros(len(fit_rows)), labels):
         model = fit([fit_rows[i] for i in train], {})
         out += [judge(model, fit_rows[i]) for i in test]
-    return out + [judge(None, r) for r in rows if r["bank_match"]]
+    return out + [judge(None, r) for r in rows if r["certain"]]
 
 
 def judge(model: AnswerabilityModel | None, row: dict) -> dict:
     """The row with `p`, `declined`, `closest` (declined, its closest passages shown) and `summarised`
     (answered at better than even odds: the only answers the model writes for), as the assistant judges it.
-    A bank question asked again is answered by definition (its own answer is the evidence)."""
-    if row["bank_match"] or model is None:
+    A question answerable by construction is always answered (a bank answer or the term's table row is the evidence)."""
+    if row["certain"] or model is None:
         return {**row, "p": 1.0, "declined": False, "closest": False, "summarised": True}
     p = model.probability(row)
     declined = p < model.threshold

@@ -14,6 +14,7 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
+from rag.definition import asked_term, names
 from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence, reading, table_rows, whole_tables
 from rag.guard import Gate, distinctive_rows, gated, is_refusal, numbers, row_fields, row_subjects, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
@@ -318,12 +319,25 @@ class Assistant:
     def judge(self, question: str, found: Retrieval) -> tuple[list[Evidence], dict[str, float], bool]:
         """The evidence, the signals, and whether the handbook answers the question (rag/answerable.py).
 
-        A bank question asked again (its answer taken whole as evidence) is answerable by definition.
+        A bank question asked again (its answer taken whole as evidence) is answerable by construction, and so
+        is "What is X?" when a table row that names X is among the evidence: that row comes first.
         """
         evidence, signals = self.signals(question, found)
-        bank_match = bool(evidence) and evidence[0].passage.kind == "qa"
-        signals["probability"] = 1.0 if bank_match else self.answerability.probability(signals)
-        return evidence, signals, bool(evidence) and (bank_match or self.answerability.answerable(signals))
+        evidence, certain = self.by_construction(question, evidence)
+        signals["probability"] = 1.0 if certain else self.answerability.probability(signals)
+        return evidence, signals, bool(evidence) and (certain or self.answerability.answerable(signals))
+
+    def by_construction(self, question: str, evidence: list[Evidence]) -> tuple[list[Evidence], bool]:
+        """The evidence, and whether it answers the question by construction: a bank question asked again (its
+        answer is the first passage), or "What is X?" with a table row that names X among the evidence, moved
+        first (rag/definition.py)."""
+        if evidence and evidence[0].passage.kind == "qa":
+            return evidence, True
+        term = asked_term(question)
+        rows = [e for e in evidence if e.passage.kind in ("row", "table") and names(e.passage.plain, term)]
+        if not rows:
+            return evidence, False
+        return [rows[0], *(e for e in evidence if e is not rows[0])], True
 
     def signals(self, question: str, found: Retrieval) -> tuple[list[Evidence], dict[str, float]]:
         """The evidence, and retrieval's signals with the best evidence score added."""

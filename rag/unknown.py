@@ -37,9 +37,15 @@ _BRITISH = ((r"is(e|es|ed|ing|ation|ations)$", r"iz\1"), (r"our(s?)$", r"or\1"),
 
 
 def vocabulary(texts: Iterable[str]) -> frozenset[str]:
-    """The stems of every word in `texts` (the indexed chunks)."""
+    """The stems of every word in `texts` (the indexed chunks), and of each part of a hyphenated one: a
+    question's word is checked part by part, so "t-SNE" must find "sne" ("t" is too short to count).
+
+    >>> unknown_word("Should I plot it with t-SNE or TF-IDF?", vocabulary(["t-SNE and TF-IDF, plotted"]))
+    ('', 0.0)
+    """
     words = {w for text in texts for w in _WORD.findall(text.lower())}
-    return frozenset(stemmer().stemWords(list(words)))
+    parts = {p for w in words if "-" in w for p in w.split("-") if len(p) > 1}
+    return frozenset(stemmer().stemWords(list(words | parts)))
 
 
 def _known(word: str, vocab: frozenset[str]) -> bool:

@@ -57,3 +57,13 @@ def test_the_module_s_examples():
     import rag.unknown
 
     assert doctest.testmod(rag.unknown).failed == 0
+
+
+def test_a_hyphenated_handbook_term_is_the_handbook_s_own_word(assistant):
+    """ "t-SNE" was checked part by part against whole words, so "sne" was missing and a learner's question
+    was declined "which never uses the word "t-SNE"", a term of the handbook's own table."""
+    vocab = vocabulary(["| **t-SNE** | Non-linear | 2D/3D visualization |", "TF-IDF weighs terms"])
+    assert unknown_word("What is t-SNE?", vocab) == ("", 0.0)
+    assert unknown_word("What is TF-IDF?", vocab) == ("", 0.0)
+    found = assistant.retriever.search("Should I plot my data with t-SNE or UMAP?", assistant.options())
+    assert found.unknown == "" and found.signals["unknown"] == 0.0

@@ -1,0 +1,73 @@
+"""A definition question ("What is DBSCAN?") and the table row that names its subject.
+
+The handbook's tables name a term in their first column and say what it is in the others (the glossary,
+the algorithm, metric and tool tables). Such a row answers "What is X?" for its term by construction, as a
+bank question asked again is answered by its own answer. A short question matches a long table chunk
+weakly, so the answerability model declined about a third of them (eval/README.md, twenty-third round).
+Only the whole subject counts: "a denoising autoencoder" is not "Autoencoder", so a topic the handbook
+lacks is not made answerable by a term inside its name.
+"""
+
+from __future__ import annotations
+
+import re
+
+# "What is an RNN?", "What are GANs", "what's SHAP", "What does perplexity mean?", "Define latent space."
+_DEFINITION = re.compile(
+    r"^(?:what\s+(?:is|are|does)|what's|define|explain|meaning\s+of)\s+(?:an?\s+|the\s+)?"
+    r"(?P<subject>.+?)(?:\s+mean)?\s*[?.!]*$",
+    re.IGNORECASE,
+)
+
+
+def _key(term: str) -> str:
+    """A term as a question may write it: no gloss in brackets ("Ridge (L2)"), no bold, lower case, singular."""
+    term = re.sub(r"\s*\(.*?\)", "", term.replace("**", "")).strip().lower()
+    return re.sub(r"(?<=[a-z0-9]{3})s$", "", term)
+
+
+def asked_term(question: str) -> str:
+    """What a definition question asks for, as `_key` writes it, or "" for any other question.
+
+    >>> asked_term("What are GANs?"), asked_term("What does perplexity mean?"), asked_term("Why ReLU?")
+    ('gan', 'perplexity', '')
+    """
+    match = _DEFINITION.match(question.strip())
+    return _key(match.group("subject")) if match else ""
+
+
+def names(plain: str, term: str) -> bool:
+    """Whether a row's text as the model reads it ("Algorithm: DBSCAN; Pros: ...") names `term` (an
+    `asked_term`) in its first column; for a small table shown whole, any of its rows.
+
+    >>> names("Algorithm: DBSCAN; Pros: Finds arbitrary shapes", asked_term("What is DBSCAN?"))
+    True
+    >>> names("Term: RMSE; Definition: Root Mean Squared Error", asked_term("What is MSE?"))
+    False
+    >>> names("Term: Autoencoder; Definition: ...", asked_term("What is a denoising autoencoder?"))
+    False
+    """
+    return bool(term) and any(_key(line.split("; ", 1)[0].partition(": ")[2]) == term for line in plain.splitlines())
+
+
+_FIRST_CELL = re.compile(r"^\|\s*([^|]+?)\s*\|")
+
+
+def row_terms(text: str) -> set[str]:
+    """The terms (as `_key` writes them) a text's tables name in the first column of their body rows; a
+    header row, which a separator row follows, names a column, not a term.
+
+    >>> sorted(row_terms("| Method | Type |\\n|:---|:---|\\n| **PCA** | Linear |\\n| **UMAP** | Non-linear |"))
+    ['pca', 'umap']
+    """
+    lines = [line.strip() for line in text.splitlines()]
+    out = set()
+    for n, line in enumerate(lines):
+        match = _FIRST_CELL.match(line)
+        if not match or set(match.group(1)) <= set(":- "):
+            continue
+        following = lines[n + 1] if n + 1 < len(lines) else ""
+        if following.startswith("|") and set(following) <= set(":-| "):
+            continue
+        out.add(_key(match.group(1)))
+    return out
