@@ -36,6 +36,25 @@ def asked_term(question: str) -> str:
     return _key(match.group("subject")) if match else ""
 
 
+# What a bank question adds to its term: "... and why is it used?", "... in transformers", "... in simple terms".
+_QUALIFIER = re.compile(r"\s+(?:in\s+|and\s+(?:why|how|what)\b).*$", re.IGNORECASE)
+
+
+def bank_term(question: str) -> str:
+    """The term a bank question defines, without what it adds: "Explain RAG (Retrieval Augmented
+    Generation)." is asked again by "What is RAG?", whose words alone are too few to match it by meaning.
+
+    >>> bank_term("What is regularization and why is it used?"), bank_term("Explain p-value in simple terms.")
+    ('regularization', 'p-value')
+    >>> bank_term("Explain RAG (Retrieval Augmented Generation).") == asked_term("Explain RAG")
+    True
+    >>> bank_term("What is the difference between BERT and GPT?"), bank_term("How do you version ML models?")
+    ('difference between bert and gpt', '')
+    """
+    match = _DEFINITION.match(question.strip())
+    return _key(_QUALIFIER.sub("", match.group("subject"))) if match else ""
+
+
 def names(plain: str, term: str) -> bool:
     """Whether a row's text as the model reads it ("Algorithm: DBSCAN; Pros: ...") names `term` (an
     `asked_term`) in its first column; for a small table shown whole, any of its rows.

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ingest.chunking import Chunk
+from rag.definition import asked_term, bank_term
 
 # A bank question this similar to the learner's is the same question, reworded at most a little. Measured:
 # none of the 87 learner-worded or 62 unanswerable questions of eval/data reaches 0.65 against a bank
@@ -527,11 +528,14 @@ def choose_evidence(
     n: int = 3,
     handbook_lines: Sequence[str] | None = None,
 ) -> list[Evidence]:
-    """The evidence for a question from its retrieved chunks (best first): a matching bank answer whole,
-    else the `n` best passages."""
+    """The evidence for a question from its retrieved chunks (best first): the answer of a bank question that
+    asks it (the same term defined, or the same meaning) whole, else the `n` best passages."""
     every = [p for rank, c in enumerate(chunks, start=1) for p in passages(c, rank, handbook_lines)]
     bank = [p for p in every if p.kind == "qa"]
-    match = same_question(question_vector, bank, embed)
+    term = asked_term(question)  # "Explain RAG" asks what "Explain RAG (Retrieval ...)." asks, in fewer words
+    match = next((p for p in bank if term and bank_term(p.question) == term), None) or same_question(
+        question_vector, bank, embed
+    )
     if match is not None:
         return [Evidence(match, 1.0)]
     scored = score_passages(question, question_vector, [p for p in every if p.kind != "qa"], embed)

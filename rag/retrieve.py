@@ -17,7 +17,7 @@ from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from ingest.index import IndexStore
 from rag.adapter import entropy
-from rag.definition import asked_term, row_terms
+from rag.definition import asked_term, bank_term, row_terms
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.glossary import entries, expand
@@ -161,9 +161,13 @@ class Retriever:
         self._terms = [content_terms(c.embed_text) for c in self.chunks]
         self._df = Counter(t for terms in self._terms for t in terms)
         self._vocabulary = vocabulary(f"{c.section}\n{c.text}" for c in self.chunks)
-        # Chunks by the terms their tables name in a first column: "What is UMAP?" finds its row even where
-        # MiniLM does not know the word and fusion leaves BM25's lone match out of the top (rag/definition.py).
+        # Chunks by the terms they define: the bank question that defines a term ("Explain RAG (...)"), then
+        # the tables that name it in a first column. "What is UMAP?" finds its row even where MiniLM does not
+        # know the word and fusion leaves BM25's lone match out of the top (rag/definition.py).
         self._named: dict[str, list[int]] = {}
+        for i, c in enumerate(self.chunks):
+            if self.bank[i] and (term := bank_term(c.asks)):
+                self._named.setdefault(term, []).append(i)
         for i, c in enumerate(self.chunks):
             for term in row_terms(c.text):
                 self._named.setdefault(term, []).append(i)
@@ -285,7 +289,7 @@ class Retriever:
             pool = fused[: max(options.k * 4, 10)]
             fused = [pool[j] for j in mmr(r.query, self.vectors[pool], len(pool), options.mmr_lambda)]
         named = [i for i in self._named.get(asked_term(question), []) if allowed[i]]
-        if named:  # a definition question: the chunks whose rows name its term come first
+        if named:  # a definition question: the chunks that define its term come first
             fused = [*named, *(i for i in fused if i not in named)]
         hits = self._to_hits(fused, r.similarity, options)
         # Declining reads the question's own words: a glossary term added to an out-of-field question that

@@ -141,6 +141,22 @@ def test_a_term_asked_for_is_answered_from_the_row_that_names_it(assistant, ques
     assert first.kind in ("row", "table") and section in first.section
 
 
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("Explain RAG", "Explain RAG (Retrieval Augmented Generation)."),
+        ("What is regularization?", "What is regularization and why is it used?"),
+    ],
+)
+def test_a_term_the_bank_defines_is_answered_by_the_bank_s_answer(assistant, question, asks):
+    """ "Explain RAG" showed the glossary's one-line row ("Retrieval Augmented Generation") and not Q37's answer,
+    whose question it asks in fewer words than the meaning match needs (cosine 0.70 against 0.72)."""
+    found = assistant.retriever.search(question, assistant.options())
+    assert found.hits[0].chunk.asks == asks
+    evidence, signals, answerable = assistant.judge(question, found)
+    assert answerable and evidence[0].passage.kind == "qa" and evidence[0].passage.question == asks
+
+
 def test_the_definition_module_s_examples():
     import doctest
 
