@@ -14,13 +14,14 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
-from rag.definition import asked_term, names
-from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence, reading, table_rows, whole_tables
+from rag.definition import asked_term, mentioned, names
+from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence, passages, reading, table_rows, whole_tables
 from rag.guard import Gate, distinctive_rows, gated, is_refusal, numbers, row_fields, row_subjects, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
 from rag.settings import Settings
+from rag.unknown import zipf
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -55,6 +56,14 @@ CLOSEST = (
     "I could not find a clear answer in the handbook. "
     "The closest passages are below: check whether they answer your question."
 )
+# A decline that still shows what the handbook says about a term the question names, when a table row names
+# it: "How does SVM work?" is not taught, but the Classification Algorithms table has a row for SVM.
+ABOUT = "What it says about {terms} is below: check whether it helps."
+# Only a term rare in English (Zipf <= 3: "SVM" 2.2, "PCA" 2.9, "autoencoder" 1.1) names that topic alone;
+# "training", "mean" or "regression" (3.5) name rows of tables about something else.
+ABOUT_MAX_ZIPF = 3.0
+ABOUT_ROWS = 2
+
 # An answered question the answerability model gives even odds or worse: its passages are the closest found,
 # labelled so, and the model is not asked for a summary, because a topic the handbook lacks lands here about
 # as often as a learner's wording of one it teaches (eval/README.md, eleventh round).
@@ -119,6 +128,7 @@ class Answer:
     summary_off: bool = False  # the learner asked for the handbook's words alone: the model was not called
     unknown: str = ""  # after a decline: the learner's rare word the handbook never uses, if any
     doubtful: bool = False  # answered at even odds or worse (DOUBTFUL): closest passages, no model summary
+    about: str = ""  # after a decline: the terms whose rows `evidence` shows ("SVM")
 
     @property
     def shown_evidence(self) -> list[Evidence]:
@@ -141,6 +151,8 @@ class Answer:
 
     @property
     def evidence_title(self) -> str:
+        if self.about:
+            return f"What the handbook says about {self.about}"
         if self.closest:
             return "Closest in the handbook"
         return "Closest in the handbook (they may not answer this question)" if self.doubtful else "From the handbook"
@@ -200,6 +212,8 @@ class Answer:
             out["unknown_word"] = self.unknown
         if self.doubtful:
             out["doubtful"] = True
+        if self.about:
+            out["about"] = self.about
         return out
 
 
@@ -281,7 +295,11 @@ class Assistant:
         if not answerable:
             closest = evidence if self.answerability.shows_closest(signals) else []
             unknown = found.unknown if signals.get("unknown", 0.0) >= NAMED_UNKNOWN else ""
-            text = closest_message(unknown) if closest else decline_message(found.hits, unknown)
+            about, rows = ("", []) if closest else self.about(query)
+            if rows:
+                text, closest = f"{never_uses(DECLINED, unknown)} {ABOUT.format(terms=about)}", rows
+            else:
+                text = closest_message(unknown) if closest else decline_message(found.hits, unknown)
             yield replace(
                 answer,
                 text=text,
@@ -294,6 +312,7 @@ class Assistant:
                 suggestions=[] if unknown else self.suggestions(query),
                 timings=_without_model(started, retrieve_ms),
                 unknown=unknown,
+                about=about,
             )
             return
         answer = replace(answer, evidence=evidence, doubtful=signals["probability"] < DOUBTFUL)
@@ -344,6 +363,32 @@ class Assistant:
         evidence = self.evidence_for(question, found.hits) if found.hits else []
         best = max((e.score for e in evidence), default=0.0)  # the first shown may not be the best scored
         return evidence, {**found.signals, "evidence": best}
+
+    def about(self, question: str) -> tuple[str, list[Evidence]]:
+        """The terms a declined question names that rows of the handbook's tables name in their first column
+        (rare words only, ABOUT_MAX_ZIPF), joined for the message, and those rows: the handbook's own words
+        on them, though not an answer."""
+        r = self.retriever
+        words, rows = [], []
+        for term, written in mentioned(question, r.named):
+            if zipf(written.lower()) > ABOUT_MAX_ZIPF:
+                continue
+            chunks = (r.chunks[i] for i in r.named[term])
+            row = next(
+                (
+                    p
+                    for c in chunks
+                    for p in passages(c, 1, self.handbook_lines)
+                    if p.kind == "row" and names(p.plain, term)
+                ),
+                None,
+            )
+            if row is not None:
+                words.append(written)
+                rows.append(Evidence(row, 0.0))
+            if len(rows) == ABOUT_ROWS:
+                break
+        return " and ".join(words), rows
 
     @cached_property
     def answerability(self) -> AnswerabilityModel:

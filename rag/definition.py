@@ -11,6 +11,7 @@ lacks is not made answerable by a term inside its name.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 # "What is an RNN?", "What are GANs", "what's SHAP", "What does perplexity mean?", "Define latent space."
 _DEFINITION = re.compile(
@@ -90,3 +91,19 @@ def row_terms(text: str) -> set[str]:
             continue
         out.add(_key(match.group(1)))
     return out
+
+
+def mentioned(question: str, terms: Iterable[str]) -> list[tuple[str, str]]:
+    """The terms (as `_key` writes them) a question names anywhere, each with its words as the question writes
+    them, in the question's order; a term inside a longer one named ("regression" in "logistic regression")
+    does not count again.
+
+    >>> mentioned("Is an SVM better than logistic regressions?", ["regression", "logistic regression", "svm"])
+    [('svm', 'SVM'), ('logistic regression', 'logistic regressions')]
+    """
+    found: list[tuple[int, int, str]] = []
+    for term in sorted(set(terms), key=len, reverse=True):
+        match = re.search(rf"(?<![\w-]){re.escape(term)}(?:e?s)?(?![\w-])", question, re.IGNORECASE)
+        if len(term) > 1 and match and not any(a <= match.start() < b for a, b, _ in found):
+            found.append((match.start(), match.end(), term))
+    return [(term, question[a:b]) for a, b, term in sorted(found)]

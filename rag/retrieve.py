@@ -164,13 +164,13 @@ class Retriever:
         # Chunks by the terms they define: the bank question that defines a term ("Explain RAG (...)"), then
         # the tables that name it in a first column. "What is UMAP?" finds its row even where MiniLM does not
         # know the word and fusion leaves BM25's lone match out of the top (rag/definition.py).
-        self._named: dict[str, list[int]] = {}
+        self.named: dict[str, list[int]] = {}  # term -> chunk indices, in that order
         for i, c in enumerate(self.chunks):
             if self.bank[i] and (term := bank_term(c.asks)):
-                self._named.setdefault(term, []).append(i)
+                self.named.setdefault(term, []).append(i)
         for i, c in enumerate(self.chunks):
             for term in row_terms(c.text):
-                self._named.setdefault(term, []).append(i)
+                self.named.setdefault(term, []).append(i)
         glossary = entries(self.chunks)
         self._glossary_terms = [term for term, _ in glossary]
         self._glossary_texts = [text for _, text in glossary]
@@ -288,7 +288,7 @@ class Retriever:
             # Re-rank the fused candidates for diversity; keep a few spares for merging.
             pool = fused[: max(options.k * 4, 10)]
             fused = [pool[j] for j in mmr(r.query, self.vectors[pool], len(pool), options.mmr_lambda)]
-        named = [i for i in self._named.get(asked_term(question), []) if allowed[i]]
+        named = [i for i in self.named.get(asked_term(question), []) if allowed[i]]
         if named:  # a definition question: the chunks that define its term come first
             fused = [*named, *(i for i in fused if i not in named)]
         hits = self._to_hits(fused, r.similarity, options)

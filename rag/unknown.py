@@ -57,10 +57,10 @@ def _known(word: str, vocab: frozenset[str]) -> bool:
 def preload() -> None:
     """Load the word frequencies (about 0.35 s: the package and its English table), e.g. in a thread while
     the index loads, so the first question does not wait for them."""
-    _zipf("the")
+    zipf("the")
 
 
-def _zipf(word: str) -> float:
+def zipf(word: str) -> float:
     """The word's Zipf frequency in English, its singular's if more common ("drownings" as "drowning")."""
     from wordfreq import zipf_frequency
 
@@ -88,8 +88,8 @@ def unknown_word(question: str, vocab: frozenset[str]) -> tuple[str, float]:
         if len(word) < 3 or not unknown:
             continue
         # A contraction is read whole: "shouldn't" is everyday English, its piece "shouldn" is not.
-        whole = _zipf(word) if "'" in word else 0.0
-        strength = RAREST - max(whole, min(_zipf(p) for p in unknown))
+        whole = zipf(word) if "'" in word else 0.0
+        strength = RAREST - max(whole, min(zipf(p) for p in unknown))
         if strength > best[1]:
             best = (raw, min(strength, RAREST))
     return best

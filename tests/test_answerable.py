@@ -10,6 +10,7 @@ import pytest
 from eval.dataset import paraphrases, unanswerable
 from ingest.errors import HbragError
 from rag.answerable import FEATURES, MODEL_FILE, AnswerabilityModel
+from rag.definition import names
 from tests.conftest import HBRAG
 
 # The signals of a question the handbook lacks and of one it answers.
@@ -153,8 +154,20 @@ def test_a_term_the_bank_defines_is_answered_by_the_bank_s_answer(assistant, que
     whose question it asks in fewer words than the meaning match needs (cosine 0.70 against 0.72)."""
     found = assistant.retriever.search(question, assistant.options())
     assert found.hits[0].chunk.asks == asks
-    evidence, signals, answerable = assistant.judge(question, found)
+    evidence, _, answerable = assistant.judge(question, found)
     assert answerable and evidence[0].passage.kind == "qa" and evidence[0].passage.question == asks
+
+
+def test_a_decline_shows_what_the_handbook_says_about_a_rare_term_it_names(assistant):
+    """The handbook does not teach how an SVM works, but a table has a row for it: the decline shows that row,
+    not only section titles. A common word a row also names ("training") shows nothing: it names a topic
+    of its own ("puppy training")."""
+    answer = list(assistant.stream("How does SVM work?", summary=False))[-1]
+    assert answer.declined and answer.about == "SVM" and answer.to_dict()["about"] == "SVM"
+    assert names(answer.evidence[0].passage.plain, "svm")
+    assert "What the handbook says about SVM" in answer.shown() and "Effective in high dim" in answer.shown()
+    common = list(assistant.stream("How long should puppy training sessions last?", summary=False))[-1]
+    assert common.declined and not common.about and not common.evidence
 
 
 def test_the_definition_module_s_examples():
