@@ -367,6 +367,36 @@ def _distinct(label: str, others: list[str]) -> set[str]:
     return mine - set().union(*rivals) if rivals else mine
 
 
+_CHANCE = r"(?:probability|chance|likelihood|odds)"
+_UNDER = re.compile(
+    rf"\b{_CHANCE}\s+of\s+(?P<event>[^,;]+?),?\s+(?:assuming|given|if|when)\s+(?:that\s+)?(?P<condition>[^,.;]+)",
+    re.IGNORECASE,
+)
+_CLAIM = re.compile(rf"\b{_CHANCE}\s+(?:that|of)\s+(?P<event>[^,.;]+)", re.IGNORECASE)
+
+
+def conditioned(point: str, clause: str) -> str:
+    """The chance of the point's condition where the handbook gives the chance of an event under it: P(B | A)
+    read as P(A), the p-value taken for "the probability that the null hypothesis is true". Only when the
+    learner's event shares a term with the condition and none with the handbook's event; "the probability
+    that H0 is true given the data" shares "data" and is read by `reversed_roles` instead.
+
+    >>> conditioned("the probability of seeing results this extreme, assuming the null hypothesis is true",
+    ...             "The probability that the null hypothesis is true")
+    'the chance that the null hypothesis is true, not of seeing results this extreme assuming it'
+    >>> conditioned("the probability of seeing results this extreme, assuming the null hypothesis is true",
+    ...             "if the null were true, the chance of seeing results at least this extreme")
+    ''
+    """
+    under, claim = _UNDER.search(point), _CLAIM.search(clause)
+    if not under or not claim:
+        return ""
+    event, condition, said = (set(content_stems(m)) for m in (under["event"], under["condition"], claim["event"]))
+    if said & condition and not said & event:
+        return f"the chance that {claim['event'].strip()}, not of {under['event'].strip()} assuming it"
+    return ""
+
+
 def strong(point: str, clause: str, label: str = "", whole: str = "", min_shared: int = 2) -> str:
     """An opposite word, a negation or a different number: the first that fires, or "".
 
@@ -375,7 +405,7 @@ def strong(point: str, clause: str, label: str = "", whole: str = "", min_shared
     text = f"{label} {point}" if label else point
     shared = len(set(content_stems(text)) & set(content_stems(clause)))
     if shared >= 1 or len(set(content_stems(point))) <= 1:
-        reason = flip(point, clause, label, whole)
+        reason = flip(point, clause, label, whole) or conditioned(whole or point, clause)
         if reason:
             return reason
     if shared < min_shared:

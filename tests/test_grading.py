@@ -167,6 +167,31 @@ def test_a_confident_swap_scores_low_and_says_which_point(grader, deck):
     assert "overfits" in wrong.contradicted[0].said
 
 
+@pytest.mark.parametrize(
+    ("answer", "wrong"),
+    [
+        ("The probability that the null hypothesis is true.", True),  # P(H0), where the handbook gives P(data | H0)
+        ("The chance that the alternative hypothesis is false", True),  # the same, its opposite named
+        ("If the null were true, the chance of seeing results at least this extreme.", False),
+    ],
+)
+def test_the_p_value_read_as_the_chance_the_null_is_true_is_contradicted(grader, deck, answer, wrong):
+    """The textbook misreading scored 4 of 5 with both points "covered": it uses the card's words."""
+    result = grader.grade(answer, find_card(deck, "Explain p-value in simple terms.").back)
+    if wrong:
+        assert result.score <= 1 and result.contradicted
+    else:
+        assert result.score >= 3 and not result.contradicted
+
+
+def test_the_contradiction_module_s_examples():
+    import doctest
+
+    import study.contradiction
+
+    assert doctest.testmod(study.contradiction).failed == 0
+
+
 def test_grades_follow_the_labels_on_the_labelled_answers(grader, deck):
     rows = grading_eval.load_rows(deck)
     summary = grading_eval.summarise(grading_eval.grade_rows(grader, rows))
