@@ -265,6 +265,10 @@ def _answer_row(
         "groundedness": grounded,
         "evidence_on_gold": on_gold_first,
         "evidence_any_gold": on_gold_any,
+        # A request for code is answered by a program (eval/data/code_s25.jsonl); answered questions only.
+        "first_program": float("nan")
+        if answer.declined or not shown_evidence
+        else float(shown_evidence[0].passage.kind == "program"),
         "line_first": line_first,
         "line_shown": line_any,
         "closest": answer.closest,
@@ -312,6 +316,7 @@ def _aggregate_answers(rows: list[dict]) -> dict[str, float]:
         "groundedness": nanmean("groundedness"),
         "evidence_on_gold": nanmean("evidence_on_gold"),
         "evidence_any_gold": nanmean("evidence_any_gold"),
+        "first_program": nanmean("first_program"),
         "line_first": nanmean("line_first"),
         "line_shown": nanmean("line_shown"),
         "citation_rate": mean([r["cites"] for r in answered]),

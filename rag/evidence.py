@@ -122,11 +122,14 @@ def _locate(line: str, lines: Sequence[str] | None, lo: int, hi: int, fallback: 
     return fallback
 
 
-def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None = None) -> list[Passage]:
+def passages(
+    chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None = None, programs: bool = False
+) -> list[Passage]:
     """Split a chunk into passages: sentences of paragraphs, list items, table rows (header kept), code lines.
 
     A bank Q&A chunk also yields its whole answer as one passage (kind "qa"). Line numbers come from the
-    handbook's own lines when given, else from the chunk's start plus the offset.
+    handbook's own lines when given, else from the chunk's start plus the offset. A program is a passage of
+    its own in a section that has nothing else, or with `programs` (a request for code), in any.
     """
     section = chunk.section
     lines = chunk.text.splitlines()
@@ -254,12 +257,13 @@ def passages(chunk: Chunk, rank: int = 1, handbook_lines: Sequence[str] | None =
         text = "\n".join([label, *block] if label else block)
         add(text, "diagram", at if at >= 0 else first, last, flat=f"{name}: {outline}", label=label)
     out = _with_tables(out, row_tables, lines, handbook_lines)
-    if not out:
+    if not out or programs:
         # A section that is only a program (the training loop, the EDA checklist, text preprocessing) would
         # lend nothing: the program becomes one passage, shown whole, read as its heading and its comments.
         for first, last, program in blocks:
             block = lines[first : last + 1]
-            if program and (outline := _outline(block)):
+            outline = _outline(block) or ("code" if programs else "")
+            if program and outline:
                 add("\n".join(block), "program", first, last, flat=f"{chunk.section_path[-1]}: {outline}")
     return out
 
@@ -520,6 +524,27 @@ def whole_tables(evidence: Sequence[Evidence]) -> list[Evidence]:
     return out
 
 
+# A request for code names it (a snippet, a template, Python), or asks how to do a thing in a library: "in
+# torch", "with gensim"; "Is PyTorch or TensorFlow better?" names libraries and asks for the table.
+_CODE_REQUEST = re.compile(
+    r"\b(code|snippets?|python|templates?|syntax|script|one-liner|imports?)\b|\b(in|with|using)\s+(sklearn|"
+    r"scikit-learn|pytorch|torch|tensorflow|keras|gensim|peft|mlflow|pandas|numpy|xgboost)\b",
+    re.IGNORECASE,
+)
+CODE_CHUNKS = 1  # a program is taken from the first chunk only: the section ranked first teaches the answer
+
+
+def asks_for_code(question: str) -> bool:
+    """Whether the learner asks for code, which the handbook's programs show and its prose does not.
+
+    >>> asks_for_code("Show me code to standardize my features"), asks_for_code("How do I set up Adam in PyTorch?")
+    (True, True)
+    >>> asks_for_code("Why does standardizing help gradient descent?"), asks_for_code("Is PyTorch better than Keras?")
+    (False, False)
+    """
+    return bool(_CODE_REQUEST.search(question))
+
+
 def choose_evidence(
     question: str,
     question_vector: np.ndarray,
@@ -539,7 +564,24 @@ def choose_evidence(
     if match is not None:
         return [Evidence(match, 1.0)]
     scored = score_passages(question, question_vector, [p for p in every if p.kind != "qa"], embed)
-    return merge_lists(select(scored, n))
+    chosen = merge_lists(select(scored, n))
+    if asks_for_code(question):
+        # The first chunk's program comes first: scored by words, code loses to the
+        # prose around it (a program first for 4 of 23 code requests, eval/README.md). It keeps the score of
+        # the best passage chosen, so answerability reads the same evidence signal.
+        code = next(
+            (
+                p
+                for rank, c in enumerate(chunks[:CODE_CHUNKS], start=1)
+                for p in passages(c, rank, handbook_lines, True)
+                if p.kind == "program"
+            ),
+            None,
+        )
+        if code is not None:
+            rest = [e for e in chosen if not (e.passage.chunk_id == code.chunk_id and e.passage.kind == "program")]
+            return [Evidence(code, max((e.score for e in chosen), default=0.0)), *rest[: n - 1]]
+    return chosen
 
 
 class CachedEmbeddings:
