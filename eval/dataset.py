@@ -60,6 +60,7 @@ class EvalQuestion:
     answerable: bool = True
     field: str = ""  # for unanswerable questions: "in" the field the handbook covers, or "out" of it
     gold_lines: tuple[int, ...] = ()  # handbook lines that answer it (a table's row), where a set gives them
+    sides: tuple[tuple[str, ...], ...] = ()  # a comparison's two sides, each as words that name it ("X or Y?")
 
     def gold_keys(self, setting: str) -> set[str]:
         """Relevant keys: the teaching sections, plus (in the `full` setting) the question's own chunk."""
@@ -95,7 +96,8 @@ def question_bank(handbook_text: str, gold_path: Path = GOLD_FILE) -> Dataset:
 
 
 def load_questions_file(path: Path) -> Dataset:
-    """JSON lines with `q`, and optional `id`, `gold` (section paths), `gold_lines`, `reference`, `answerable`."""
+    """JSON lines with `q`, and optional `id`, `gold` (section paths), `gold_lines`, `reference`, `answerable`,
+    `field`, `sides`."""
     from rag.batch import read_questions
 
     out = []
@@ -110,6 +112,7 @@ def load_questions_file(path: Path) -> Dataset:
                     answerable=bool(row.get("answerable", True)),
                     field=str(row.get("field", "")),
                     gold_lines=tuple(int(n) for n in row.get("gold_lines", ())),
+                    sides=tuple(tuple(str(w).lower() for w in side) for side in row.get("sides", ())),
                 )
             )
         except (TypeError, ValueError) as exc:

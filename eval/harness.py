@@ -20,6 +20,7 @@ from eval.metrics import (
     hit_at_k,
     mean,
     mrr_at_k,
+    names_sides,
     ndcg_at_k,
     percentile,
     recall_at_k,
@@ -234,6 +235,7 @@ def _answer_row(
     if mode == "rag" and bank_gold:
         offered = {hit_key(c.section, c.qid) for c in assistant.suggested(q.question)}
         suggestion_on_gold = float(bool(offered & bank_gold))
+    shown_words = "\n".join(e.passage.text for e in shown_evidence)
     line_first, line_any = evidence_on_lines(
         [(e.passage.line_start, e.passage.line_end) for e in shown_evidence], q.gold_lines
     )
@@ -271,6 +273,8 @@ def _answer_row(
         else float(shown_evidence[0].passage.kind == "program"),
         "line_first": line_first,
         "line_shown": line_any,
+        # A comparison ("X or Y?") shows words of both sides (eval/data/compare_s25.jsonl); answered questions only.
+        "sides_shown": float("nan") if answer.declined or not q.sides else float(names_sides(shown_words, q.sides)),
         "closest": answer.closest,
         "closest_on_gold": closest_on_gold,
         "suggestion_on_gold": suggestion_on_gold,
@@ -319,6 +323,7 @@ def _aggregate_answers(rows: list[dict]) -> dict[str, float]:
         "first_program": nanmean("first_program"),
         "line_first": nanmean("line_first"),
         "line_shown": nanmean("line_shown"),
+        "sides_shown": nanmean("sides_shown"),
         "citation_rate": mean([r["cites"] for r in answered]),
         "citation_validity": mean([r["citations_valid"] for r in answered]),
         "declined_rate": mean([r["declined"] for r in rows]),

@@ -122,6 +122,20 @@ def citation_validity(answer: str, n_sources: int) -> tuple[bool, bool]:
     return bool(cited), all(1 <= n <= n_sources for n in cited)
 
 
+def names_sides(text: str, sides: Sequence[Sequence[str]]) -> bool:
+    """Whether `text` names every side of a comparison, each side by any of its words (whole words, a plural
+    allowed, any case): what the learner must see to compare "X or Y".
+
+    >>> names_sides("Mode: Categorical; Median: skewed data", [["mean", "median"], ["mode"]])
+    True
+    >>> names_sides("A model of the mean", [["mean"], ["mode"]])
+    False
+    """
+    return all(
+        any(re.search(rf"(?<!\w){re.escape(w)}(?:e?s)?(?!\w)", text, re.IGNORECASE) for w in side) for side in sides
+    )
+
+
 def evidence_on_gold(keys: Sequence[str], gold: set[str]) -> tuple[float, float]:
     """(the first passage shown comes from a gold section or bank answer, any passage does).
 

@@ -125,9 +125,19 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path, runtime):
     sections, whether the handbook passages shown come from them."""
     missing = "Section 4 — Exploratory Data Analysis (EDA) > Handling Missing Data"
     rows = [
-        {"id": "blanks", "q": "Some of my columns have lots of blanks, what can I do?", "gold": [missing]},
+        {
+            "id": "blanks",
+            "q": "Some of my columns have lots of blanks, what can I do?",
+            "gold": [missing],
+            "sides": [["drop"], ["Median"]],  # read as "should I drop them or fill them with the median?"
+        },
         {"id": "mona", "q": "Who painted the Mona Lisa?"},
-        {"id": "wrong-gold", "q": "What is dropout in a neural network?", "gold": [missing]},
+        {
+            "id": "wrong-gold",
+            "q": "What is dropout in a neural network?",
+            "gold": [missing],
+            "sides": [["dropout"], ["mode"]],
+        },
         {"id": "units", "q": "Why turn off random units during training?", "gold": ["qa:Q20"]},
         {
             "id": "synthetic",
@@ -152,6 +162,10 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path, runtime):
     by_id = {r["id"]: r for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())}
     assert by_id["blanks"]["evidence_on_gold"] == 1.0 and by_id["blanks"]["evidence_any_gold"] == 1.0
     assert by_id["wrong-gold"]["evidence_any_gold"] == 0.0  # dropout is not taught under missing data
+    # Both sides of a comparison named in the passages shown, where the set gives its sides.
+    assert by_id["blanks"]["sides_shown"] == 1.0 and by_id["wrong-gold"]["sides_shown"] == 0.0
+    assert math.isnan(by_id["units"]["sides_shown"]) and summary["sides_shown"] == 0.5
+    assert by_id["blanks"]["first_program"] == 0.0 and math.isnan(by_id["mona"]["first_program"])
     assert math.isnan(by_id["mona"]["evidence_on_gold"])  # declined: nothing shown, nothing judged
     assert not by_id["mona"]["closest"] and math.isnan(by_id["mona"]["closest_on_gold"])
     # Declined in everyday words, the closest passages shown, judged apart from the answered questions.
