@@ -115,8 +115,8 @@ def table_pairs(table: str) -> list[tuple[int, str, str]]:
     """(line offset, term, definition) for each body row of a two-column table ("| **Epoch** | One complete
     pass |"); the header and separator rows are skipped wherever they are, so a table cut into chunks parses too.
 
-    >>> table_pairs("| Term | Definition |\\n|:---|:---|\\n| **Epoch** | One complete pass |")
-    [(2, 'Epoch', 'One complete pass')]
+    >>> table_pairs("| Term | Meaning |\\n|:---|:---|\\n| **Epoch** | One full pass |\\n| **Loss** | Error |\\n\\n---")
+    [(2, 'Epoch', 'One full pass'), (3, 'Loss', 'Error')]
     """
     out = []
     lines = table.splitlines()
@@ -124,7 +124,8 @@ def table_pairs(table: str) -> list[tuple[int, str, str]]:
         match = _PAIR_ROW.match(line)
         if not match or set(match.group(1)) <= set(":-| "):
             continue
-        if offset + 1 < len(lines) and set(lines[offset + 1]) <= set(":-| "):
-            continue  # a header row: the separator follows it
+        following = lines[offset + 1].strip() if offset + 1 < len(lines) else ""
+        if following.startswith("|") and set(following) <= set(":-| "):
+            continue  # a header row: the separator follows it (a blank line after the last row is no separator)
         out.append((offset, match.group(1).replace("**", "").strip(), match.group(2).strip()))
     return out

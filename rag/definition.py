@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ingest.markdown import table_pairs
+
 # "What is an RNN?", "What are GANs", "what's SHAP", "What does perplexity mean?", "Define latent space."
 _DEFINITION = re.compile(
     r"^(?:what\s+(?:is|are|does)|what's|define|explain|meaning\s+of)\s+(?:an?\s+|the\s+)?"
@@ -70,27 +72,13 @@ def names(plain: str, term: str) -> bool:
     return bool(term) and any(_key(line.split("; ", 1)[0].partition(": ")[2]) == term for line in plain.splitlines())
 
 
-_FIRST_CELL = re.compile(r"^\|\s*([^|]+?)\s*\|")
-
-
 def row_terms(text: str) -> set[str]:
-    """The terms (as `_key` writes them) a text's tables name in the first column of their body rows; a
-    header row, which a separator row follows, names a column, not a term.
+    """The terms (as `_key` writes them) a text's tables name in the first column of their body rows.
 
     >>> sorted(row_terms("| Method | Type |\\n|:---|:---|\\n| **PCA** | Linear |\\n| **UMAP** | Non-linear |"))
     ['pca', 'umap']
     """
-    lines = [line.strip() for line in text.splitlines()]
-    out = set()
-    for n, line in enumerate(lines):
-        match = _FIRST_CELL.match(line)
-        if not match or set(match.group(1)) <= set(":- "):
-            continue
-        following = lines[n + 1] if n + 1 < len(lines) else ""
-        if following.startswith("|") and set(following) <= set(":-| "):
-            continue
-        out.add(_key(match.group(1)))
-    return out
+    return {_key(term) for _, term, _ in table_pairs(text)}
 
 
 def mentioned(question: str, terms: Iterable[str]) -> list[tuple[str, str]]:
