@@ -56,6 +56,11 @@ CLOSEST = (
     "I could not find a clear answer in the handbook. "
     "The closest passages are below: check whether they answer your question."
 )
+# "Did you mean ...?" offers a bank question only this close (cosine, the moved question to the bank chunk):
+# the 10th percentile of the gold suggestions' on the fitting sets, where 78 % of those a question the handbook
+# lacks got fall below it ("What is the capital of France?" was offered multiple hypothesis testing); ROC AUC
+# 0.93 between the two (eval/README.md, twenty-fourth round).
+SUGGEST_FLOOR = 0.20
 # A decline that still shows what the handbook says about a term the question names, when a table row names
 # it: "How does SVM work?" is not taught, but the Classification Algorithms table has a row for SVM.
 ABOUT = "What it says about {terms} is below: check whether it helps."
@@ -395,7 +400,8 @@ class Assistant:
         return AnswerabilityModel.load(self.settings.answerability_model or MODEL_FILE)
 
     def suggestions(self, question: str, n: int = 3) -> list[str]:
-        """The handbook's own questions closest to this one: "Did you mean ...?" after a decline.
+        """The handbook's own questions closest to this one, at most `n` and none under SUGGEST_FLOOR: "Did you
+        mean ...?" after a decline.
 
         Ranked by each bank chunk's indexed vector (its question *and* answer), not the question alone: a
         learner's everyday words meet the answer's vocabulary ("made-up facts" and "factually incorrect").
@@ -415,6 +421,8 @@ class Assistant:
         sims = r.vectors[bank] @ r.moved(r.embed(question))  # ranking: with the query adapter
         chosen: dict[str, Chunk] = {}
         for j in np.argsort(-sims):
+            if sims[j] < SUGGEST_FLOOR:
+                break
             chunk = r.chunks[bank[j]]
             chosen.setdefault(chunk.asks, chunk)
             if len(chosen) == n:

@@ -82,8 +82,11 @@ def test_declined_question_is_a_message_not_an_error(client):
     assert "Nearest sections" in sources and "Declined" in timings
     # A topic the handbook lacks ("sourdough") is not a wording to fix: no "Did you mean" buttons.
     assert did_you_mean["samples"] == [] and not did_you_mean["visible"]
-    *_, offered = client.predict(user("What is the capital of France?"), 3, "hybrid", 0.2, 64, api_name="/respond")
+    laptop = user("What is the best laptop for training neural networks?")
+    *_, offered = client.predict(laptop, 3, "hybrid", 0.2, 64, api_name="/respond")
     assert len(offered["samples"]) == 3 and offered["visible"]  # the closest handbook questions, as buttons
+    *_, far = client.predict(user("What is the capital of France?"), 3, "hybrid", 0.2, 64, api_name="/respond")
+    assert far["samples"] == [] and not far["visible"]  # none is near enough to offer
 
 
 def test_doubtful_decline_shows_the_closest_passages(client, runtime, monkeypatch):
