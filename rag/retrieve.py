@@ -22,6 +22,7 @@ from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.glossary import entries, expand
 from rag.rerank import DEPTH, Candidates, RerankModel, features, pool_of
+from rag.spelling import Speller
 from rag.unknown import masked, unknown_word, vocabulary
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
@@ -161,6 +162,7 @@ class Retriever:
         self._terms = [content_terms(c.embed_text) for c in self.chunks]
         self._df = Counter(t for terms in self._terms for t in terms)
         self._vocabulary = vocabulary(f"{c.section}\n{c.text}" for c in self.chunks)
+        self.speller = Speller((f"{c.section}\n{c.text}" for c in self.chunks), self._vocabulary)
         # Chunks by the terms they define: the bank question that defines a term ("Explain RAG (...)"), then
         # the tables that name it in a first column. "What is UMAP?" finds its row even where MiniLM does not
         # know the word and fusion leaves BM25's lone match out of the top (rag/definition.py).

@@ -48,7 +48,7 @@ def vocabulary(texts: Iterable[str]) -> frozenset[str]:
     return frozenset(stemmer().stemWords(list(words | parts)))
 
 
-def _known(word: str, vocab: frozenset[str]) -> bool:
+def known(word: str, vocab: frozenset[str]) -> bool:
     snowball = stemmer()
     variants = {word, *(re.sub(a, b, word) for a, b in _BRITISH)}
     return any(snowball.stemWord(v) in vocab for v in variants)
@@ -84,7 +84,7 @@ def unknown_word(question: str, vocab: frozenset[str]) -> tuple[str, float]:
         raw = re.sub(r"'s$", "", match.group()).strip("'-")
         word = raw.lower()
         parts = [p for p in re.split(r"[-']", word) if len(p) > 1]
-        unknown = [p for p in parts if not _known(p, vocab)]
+        unknown = [p for p in parts if not known(p, vocab)]
         if len(word) < 3 or not unknown:
             continue
         # A contraction is read whole: "shouldn't" is everyday English, its piece "shouldn" is not.

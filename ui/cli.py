@@ -172,6 +172,8 @@ def _answer_and_print(
 
     steps = assistant.stream(question, generation=generation, rewritten=rewritten)
     answer = next(steps)  # retrieval is done, the model has not started; a decline is final already
+    if answer.rewritten and answer.rewritten != rewritten:  # a typo corrected to the handbook's word
+        click.secho(f"(searching for: {answer.rewritten})", dim=True, err=True)
     if not answer.declined:
         _print_evidence(answer, lead="")
         for answer in steps:
