@@ -531,7 +531,6 @@ _CODE_REQUEST = re.compile(
     r"scikit-learn|pytorch|torch|tensorflow|keras|gensim|peft|mlflow|pandas|numpy|xgboost)\b",
     re.IGNORECASE,
 )
-CODE_CHUNKS = 1  # a program is taken from the first chunk only: the section ranked first teaches the answer
 
 
 def asks_for_code(question: str) -> bool:
@@ -565,19 +564,11 @@ def choose_evidence(
         return [Evidence(match, 1.0)]
     scored = score_passages(question, question_vector, [p for p in every if p.kind != "qa"], embed)
     chosen = merge_lists(select(scored, n))
-    if asks_for_code(question):
-        # The first chunk's program comes first: scored by words, code loses to the
-        # prose around it (a program first for 4 of 23 code requests, eval/README.md). It keeps the score of
-        # the best passage chosen, so answerability reads the same evidence signal.
-        code = next(
-            (
-                p
-                for rank, c in enumerate(chunks[:CODE_CHUNKS], start=1)
-                for p in passages(c, rank, handbook_lines, True)
-                if p.kind == "program"
-            ),
-            None,
-        )
+    if asks_for_code(question) and chunks:
+        # The first chunk's program comes first (the section ranked first teaches the answer): scored by words,
+        # code loses to the prose around it (a program first for 5 of 21 answered code requests, eval/README.md).
+        # It keeps the score of the best passage chosen, so answerability reads the same evidence signal.
+        code = next((p for p in passages(chunks[0], 1, handbook_lines, programs=True) if p.kind == "program"), None)
         if code is not None:
             rest = [e for e in chosen if not (e.passage.chunk_id == code.chunk_id and e.passage.kind == "program")]
             return [Evidence(code, max((e.score for e in chosen), default=0.0)), *rest[: n - 1]]

@@ -161,8 +161,9 @@ class Retriever:
         self._bm25 = _build_bm25([f"{c.section}\n{c.embed_text}" for c in self.chunks])
         self._terms = [content_terms(c.embed_text) for c in self.chunks]
         self._df = Counter(t for terms in self._terms for t in terms)
-        self._vocabulary = vocabulary(f"{c.section}\n{c.text}" for c in self.chunks)
-        self.speller = Speller((f"{c.section}\n{c.text}" for c in self.chunks), self._vocabulary)
+        texts = [f"{c.section}\n{c.text}" for c in self.chunks]
+        self._vocabulary = vocabulary(texts)
+        self.speller = Speller(texts, self._vocabulary)
         # Chunks by the terms they define: the bank question that defines a term ("Explain RAG (...)"), then
         # the tables that name it in a first column. "What is UMAP?" finds its row even where MiniLM does not
         # know the word and fusion leaves BM25's lone match out of the top (rag/definition.py).
