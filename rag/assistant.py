@@ -356,11 +356,15 @@ class Assistant:
 
     def by_construction(self, question: str, evidence: list[Evidence]) -> tuple[list[Evidence], bool]:
         """The evidence, and whether it answers the question by construction: a bank question asked again (its
-        answer is the first passage), or "What is X?" with a table row that names X among the evidence, moved
-        first (rag/definition.py)."""
+        answer is the first passage), or "What is X?" with a passage of the section titled X, or else a table
+        row that names X, among the evidence, moved first (rag/definition.py)."""
         if evidence and evidence[0].passage.kind == "qa":
             return evidence, True
         term = asked_term(question)
+        # The section whose heading names the term teaches it; a row of another table only lists it.
+        taught = [e for e in evidence if e.passage.section in self.retriever.titled.get(term, ())]
+        if taught:
+            return [taught[0], *(e for e in evidence if e is not taught[0])], True
         rows = [e for e in evidence if e.passage.kind in ("row", "table") and names(e.passage.plain, term)]
         if not rows:
             return evidence, False

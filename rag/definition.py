@@ -23,20 +23,52 @@ _DEFINITION = re.compile(
 )
 
 
+# A query that is only a term ("dropout", "early stopping", "one hot encoding?"): at most BARE_WORDS words, none
+# of them a word that asks, relates or compares ("how", "my", "vs", "code"). A learner revising types it to
+# mean "What is X?"; "mean vs median" or "python code for pca" ask something else.
+BARE_WORDS = 4
+_NOT_BARE = frozenset(
+    "what what's whats how why when where which who whose is are was were do does did can could should would will "  # noqa: SIM905
+    "i me my we our you your it its this that these those they them vs versus or and but between than to for with "
+    "without from not no explain define describe tell show give list compare use using need help please more "
+    "example examples formula code python snippet difference differences better best".split()
+)
+
+
 def _key(term: str) -> str:
-    """A term as a question may write it: no gloss in brackets ("Ridge (L2)"), no bold, lower case, singular."""
+    """A term as a question may write it: no gloss in brackets ("Ridge (L2)"), no bold, lower case, singular,
+    a hyphen read as a space ("one-hot encoding" is "one hot encoding")."""
     term = re.sub(r"\s*\(.*?\)", "", term.replace("**", "")).strip().lower()
+    term = re.sub(r"\s+", " ", term.replace("-", " "))
     return re.sub(r"(?<=[a-z0-9]{3})s$", "", term)
 
 
+def bare_term(question: str) -> str:
+    """The question itself, stripped, when it is only a term; else "".
+
+    >>> bare_term("early stopping"), bare_term("One-hot encoding?"), bare_term("the elbow method")
+    ('early stopping', 'One-hot encoding', 'elbow method')
+    >>> bare_term("mean vs median"), bare_term("why?"), bare_term("python code for pca"), bare_term("")
+    ('', '', '', '')
+    """
+    subject = re.sub(r"^(?:an?|the)\s+", "", question.strip().rstrip("?.! ").strip(), flags=re.IGNORECASE)
+    words = re.findall(r"[\w'’]+", subject.lower().replace("’", "'"))
+    return subject if 0 < len(words) <= BARE_WORDS and not _NOT_BARE.intersection(words) else ""
+
+
 def asked_term(question: str) -> str:
-    """What a definition question asks for, as `_key` writes it, or "" for any other question.
+    """What a definition question asks for, as `_key` writes it, or "" for any other question. A bare term is a
+    definition question.
 
     >>> asked_term("What are GANs?"), asked_term("What does perplexity mean?"), asked_term("Why ReLU?")
     ('gan', 'perplexity', '')
+    >>> asked_term("early stopping"), asked_term("What is a p-value?") == asked_term("p value")
+    ('early stopping', True)
     """
     match = _DEFINITION.match(question.strip())
-    return _key(match.group("subject")) if match else ""
+    if match:
+        return _key(match.group("subject"))
+    return _key(bare) if (bare := bare_term(question)) else ""
 
 
 # What a bank question adds to its term: "... and why is it used?", "... in transformers", "... in simple terms".
@@ -48,7 +80,7 @@ def bank_term(question: str) -> str:
     Generation)." is asked again by "What is RAG?", whose words alone are too few to match it by meaning.
 
     >>> bank_term("What is regularization and why is it used?"), bank_term("Explain p-value in simple terms.")
-    ('regularization', 'p-value')
+    ('regularization', 'p value')
     >>> bank_term("Explain RAG (Retrieval Augmented Generation).") == asked_term("Explain RAG")
     True
     >>> bank_term("What is the difference between BERT and GPT?"), bank_term("How do you version ML models?")
@@ -72,6 +104,27 @@ def names(plain: str, term: str) -> bool:
     return bool(term) and any(_key(line.split("; ", 1)[0].partition(": ")[2]) == term for line in plain.splitlines())
 
 
+_ACRONYM = re.compile(r"[A-Z][A-Za-z]*[A-Z]s?")  # GANs, LSTM, ViT; not PyTorch
+
+
+def title_terms(heading: str) -> set[str]:
+    """The terms a section's heading names (as `_key` writes them): each side of " / ", and an acronym's
+    expansion in brackets or the acronym after it.
+
+    >>> sorted(title_terms("XGBoost / LightGBM")), sorted(title_terms("GANs (Generative Adversarial Networks)"))
+    (['lightgbm', 'xgboost'], ['gan', 'generative adversarial network'])
+    >>> sorted(title_terms("Vision Transformers (ViT)")), sorted(title_terms("Training Loop (PyTorch)"))
+    (['vision transformer', 'vit'], ['training loop'])
+    """
+    found = set()
+    for part in heading.split(" / "):
+        found.add(_key(part))
+        inner = re.search(r"^(.*?)\s*\((.+?)\)\s*$", part)
+        if inner and (_ACRONYM.fullmatch(inner.group(1)) or _ACRONYM.fullmatch(inner.group(2))):
+            found.add(_key(inner.group(2)))
+    return {t for t in found if t}
+
+
 def row_terms(text: str) -> set[str]:
     """The terms (as `_key` writes them) a text's tables name in the first column of their body rows.
 
@@ -91,7 +144,8 @@ def mentioned(question: str, terms: Iterable[str]) -> list[tuple[str, str]]:
     """
     found: list[tuple[int, int, str]] = []
     for term in sorted(set(terms), key=len, reverse=True):
-        match = re.search(rf"(?<![\w-]){re.escape(term)}(?:e?s)?(?![\w-])", question, re.IGNORECASE)
+        words = r"[\s-]+".join(re.escape(w) for w in term.split())  # a space in a key was a space or a hyphen
+        match = re.search(rf"(?<![\w-]){words}(?:e?s)?(?![\w-])", question, re.IGNORECASE)
         if len(term) > 1 and match and not any(a <= match.start() < b for a, b, _ in found):
             found.append((match.start(), match.end(), term))
     return [(term, question[a:b]) for a, b, term in sorted(found)]

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.definition import bare_term
+
 _LEADS = re.compile(r"^(?:(and|but|so|also|then|ok(ay)?|what about|how about)\b[\s,]*)+", re.I)
 _PRONOUN = re.compile(r"\b(it|its|that|this|they|them|their|those|these|one)\b", re.I)
 _ASKING = re.compile(
@@ -40,7 +42,11 @@ def _request_only(question: str) -> bool:
 
 
 def is_follow_up(question: str) -> bool:
+    """Whether a question leans on the previous one; a bare term ("one hot encoding", "this" aside) is a new
+    question, though "one" reads as a pronoun."""
     words = question.split()
+    if bare_term(question) and not _PRONOUN.fullmatch(question.strip().rstrip("?.! ")):
+        return False
     leans = _LEADS.match(question) or _PRONOUN.search(question) or _request_only(question)
     return 0 < len(words) <= MAX_FOLLOW_UP_WORDS and bool(leans)
 
@@ -63,6 +69,8 @@ def standalone_question(question: str, previous_questions: Sequence[str]) -> str
     'Can you give an example (overfitting)?'
     >>> standalone_question("What is dropout?", ["What is overfitting?"])
     'What is dropout?'
+    >>> standalone_question("one hot encoding", ["What is overfitting?"])
+    'one hot encoding'
     """
     if not previous_questions or not is_follow_up(question):
         return question

@@ -17,7 +17,7 @@ from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from ingest.index import IndexStore
 from rag.adapter import entropy
-from rag.definition import asked_term, bank_term, row_terms
+from rag.definition import asked_term, bank_term, row_terms, title_terms
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.glossary import entries, expand
@@ -164,13 +164,20 @@ class Retriever:
         texts = [f"{c.section}\n{c.text}" for c in self.chunks]
         self._vocabulary = vocabulary(texts)
         self.speller = Speller(texts, self._vocabulary)
-        # Chunks by the terms they define: the bank question that defines a term ("Explain RAG (...)"), then
-        # the tables that name it in a first column. "What is UMAP?" finds its row even where MiniLM does not
-        # know the word and fusion leaves BM25's lone match out of the top (rag/definition.py).
+        # Chunks by the terms they define: the bank question that defines a term ("Explain RAG (...)"), the
+        # section whose heading names it ("Random Forest"), then the tables that name it in a first column.
+        # "What is UMAP?" finds its row even where MiniLM does not know the word and fusion leaves BM25's lone
+        # match out of the top (rag/definition.py).
         self.named: dict[str, list[int]] = {}  # term -> chunk indices, in that order
         for i, c in enumerate(self.chunks):
             if self.bank[i] and (term := bank_term(c.asks)):
                 self.named.setdefault(term, []).append(i)
+        self.titled: dict[str, set[str]] = {}  # term -> the sections whose heading names it ("Random Forest")
+        for i, c in enumerate(self.chunks):
+            if not self.bank[i]:
+                for term in title_terms(c.section_path[-1]):
+                    self.titled.setdefault(term, set()).add(c.section)
+                    self.named.setdefault(term, []).append(i)
         for i, c in enumerate(self.chunks):
             for term in row_terms(c.text):
                 self.named.setdefault(term, []).append(i)

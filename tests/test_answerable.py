@@ -158,6 +158,31 @@ def test_a_term_the_bank_defines_is_answered_by_the_bank_s_answer(assistant, que
     assert answerable and evidence[0].passage.kind == "qa" and evidence[0].passage.question == asks
 
 
+def test_a_bare_term_is_a_definition_question(assistant):
+    """A learner revising types the term alone. "early stopping" was declined (a two-word query matches a
+    table chunk weakly); as "What is early stopping?" its row answers it by construction. A hyphen reads as a
+    space: "one hot encoding" is the glossary's "One-hot Encoding"."""
+    stopping = list(assistant.stream("early stopping", summary=False))[-1]
+    assert not stopping.declined and stopping.evidence[0].passage.section.endswith("Regularization Techniques")
+    assert names(stopping.evidence[0].passage.plain, "early stopping")
+    one_hot = list(assistant.stream("one hot encoding", summary=False))[-1]
+    assert not one_hot.declined and names(one_hot.evidence[0].passage.plain, "one hot encoding")
+
+
+@pytest.mark.parametrize(
+    ("question", "section"),
+    [
+        ("random forests", "Ensemble Methods > Random Forest"),
+        ("What is XGBoost?", "Ensemble Methods > XGBoost / LightGBM"),
+    ],
+)
+def test_the_section_titled_by_the_term_comes_before_a_row_that_lists_it(assistant, question, section):
+    """ "random forests" showed the Regression Algorithms table, which lists Random Forest's pros and cons, in
+    place of the section that teaches it."""
+    answer = list(assistant.stream(question, summary=False))[-1]
+    assert not answer.declined and answer.evidence[0].passage.section.endswith(section)
+
+
 def test_a_decline_shows_what_the_handbook_says_about_a_rare_term_it_names(assistant):
     """The handbook does not teach how an SVM works, but a table has a row for it: the decline shows that row,
     not only section titles. A common word a row also names ("training") shows nothing: it names a topic
