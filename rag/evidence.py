@@ -148,8 +148,9 @@ def passages(
         flat = flat or (plain(text) if kind != "row" else text)
         if len(flat) < 12 or (kind != "qa" and flat.endswith(":") and len(flat.split()) <= 6):
             return False  # a label such as "**Solutions**:" says nothing alone
-        if kind != "qa" and (flat.endswith("?") or flat.startswith("Question:")):
-            return False  # a question is not evidence for an answer
+        step = kind == "item" and _STEP.match(text.splitlines()[-1])  # "5. Analyze results: Is it significant?"
+        if kind != "qa" and not step and (flat.endswith("?") or flat.startswith("Question:")):
+            return False  # a question is not evidence for an answer; a step that asks one is part of a procedure
         guess = chunk.line_start + offset
         start = _locate(lines[offset], handbook_lines, chunk.line_start - 2, chunk.line_end, guess)
         end = start
@@ -472,26 +473,43 @@ def select(scored: Sequence[Evidence], n: int = 3, per_chunk: int = 3, spread: f
     return chosen
 
 
-def merge_lists(chosen: Sequence[Evidence]) -> list[Evidence]:
+def _list_key(p: Passage, n: int) -> tuple[str, int]:
+    """Which list an item belongs to: (chunk, label line), or (chunk, -first line) for a list without a label;
+    anything else is its own group."""
+    if p.kind == "item" and p.label:
+        return (p.chunk_id, p.line_start)
+    if p.kind == "item" and p.list_id:
+        return (p.chunk_id, -p.list_id)
+    return ("", n)
+
+
+_STEP = re.compile(r"^\s*(?:>\s*)?\d+\.\s")  # "1. Standardize data": an item of a numbered list
+
+
+def _all_steps(items: list[Passage], pool: Sequence[Passage], key: tuple[str, int]) -> list[Passage]:
+    """Two or more steps of one numbered list chosen: the whole procedure. "…, 2. Compute the covariance, …,
+    5. Transform" reads as a procedure with holes, and "What are the steps of PCA?" lost step 1."""
+    if len(items) < 2 or not all(_STEP.match(p.text.splitlines()[-1]) for p in items):
+        return items
+    steps = {p.line_end: p for p in pool if _list_key(p, -1) == key and _STEP.match(p.text.splitlines()[-1])}
+    return sorted({**steps, **{p.line_end: p for p in items}}.values(), key=lambda p: p.line_end)
+
+
+def merge_lists(chosen: Sequence[Evidence], pool: Sequence[Passage] = ()) -> list[Evidence]:
     """Items of one list read as one passage: its label once, then the chosen items in the handbook's order
     ("…" where items were left out). Three bullets under three copies of one label read as noise, and the
     model gets the list as the single fact it is. A list without a label ("- Simplified LSTM", "- Fewer
-    parameters") is merged the same way, without the label line."""
+    parameters") is merged the same way, without the label line. Two steps of a numbered list chosen show
+    all its steps (from `pool`, the passages they were chosen from)."""
     groups: dict[tuple[str, int], list[Evidence]] = {}
     for n, e in enumerate(chosen):
-        p = e.passage
-        key = ("", n)
-        if p.kind == "item" and p.label:
-            key = (p.chunk_id, p.line_start)  # (chunk, label line)
-        elif p.kind == "item" and p.list_id:
-            key = (p.chunk_id, -p.list_id)  # (chunk, the list's first line), apart from label lines
-        groups.setdefault(key, []).append(e)
+        groups.setdefault(_list_key(e.passage, n), []).append(e)
     out = []
-    for members in groups.values():
+    for key, members in groups.items():
         if len(members) == 1:
             out.append(members[0])
             continue
-        items = sorted((e.passage for e in members), key=lambda p: p.line_end)
+        items = _all_steps(sorted((e.passage for e in members), key=lambda p: p.line_end), pool, key)
         first = items[0]
         lines = [first.label] if first.label else []
         previous = first.line_start if first.label else first.line_end - 1
@@ -563,7 +581,7 @@ def choose_evidence(
     if match is not None:
         return [Evidence(match, 1.0)]
     scored = score_passages(question, question_vector, [p for p in every if p.kind != "qa"], embed)
-    chosen = merge_lists(select(scored, n))
+    chosen = merge_lists(select(scored, n), [e.passage for e in scored])
     if asks_for_code(question) and chunks:
         # The first chunk's program comes first (the section ranked first teaches the answer): scored by words,
         # code loses to the prose around it (a program first for 5 of 21 answered code requests, eval/README.md).

@@ -545,6 +545,36 @@ def test_gate_drops_table_cells_a_near_copy_and_a_sentence_about_another_questio
     assert [why for _, why in gate.dropped] == ["table cells pasted", "copy of a passage", "not about the question"]
 
 
+def test_two_steps_of_a_procedure_show_all_its_steps():
+    """ "What are the steps of PCA?" showed "…, 2. Compute covariance matrix, …, 5. Transform data": a procedure
+    with holes. Two steps chosen show the whole numbered list, a last step that asks a question included; a
+    bulleted list keeps its "…"."""
+    from rag.evidence import merge_lists
+
+    steps = Chunk(
+        "ab",
+        "**Steps**:\n1. **Define metric**: Conversion rate\n2. **Calculate sample size**: Need enough power\n"
+        "3. **Randomize users**: Control vs Treatment\n4. **Analyze results**: Is difference significant?",
+        ("Section 2", "A/B Testing"),
+        "prose",
+        287,
+        291,
+    )
+    found = [p for p in passages(steps) if p.kind == "item"]
+    assert len(found) == 4 and found[3].plain.endswith("significant?")
+    merged = merge_lists([Evidence(found[1], 0.9), Evidence(found[2], 0.8)], found)
+    assert merged[0].passage.text.splitlines() == [
+        "**Steps**:",
+        "1. **Define metric**: Conversion rate",
+        "2. **Calculate sample size**: Need enough power",
+        "3. **Randomize users**: Control vs Treatment",
+        "4. **Analyze results**: Is difference significant?",
+    ]
+    assert (merged[0].passage.line_start, merged[0].passage.line_end) == (287, 291) and merged[0].score == 0.9
+    alone = merge_lists([Evidence(found[1], 0.9)], found)
+    assert alone[0].passage.text == "**Steps**:\n…\n2. **Calculate sample size**: Need enough power"
+
+
 def test_items_of_a_list_without_a_label_are_one_passage():
     from rag.evidence import merge_lists
 
