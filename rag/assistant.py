@@ -21,6 +21,7 @@ from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.prompt import build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
 from rag.settings import Settings
+from rag.smalltalk import reply
 from rag.unknown import zipf
 
 
@@ -134,6 +135,7 @@ class Answer:
     unknown: str = ""  # after a decline: the learner's rare word the handbook never uses, if any
     doubtful: bool = False  # answered at even odds or worse (DOUBTFUL): closest passages, no model summary
     about: str = ""  # after a decline: the terms whose rows `evidence` shows ("SVM")
+    chat: str = ""  # not a question but a greeting, thanks, ... (rag/smalltalk.py): `text` replies, nothing searched
 
     @property
     def shown_evidence(self) -> list[Evidence]:
@@ -219,6 +221,8 @@ class Answer:
             out["doubtful"] = True
         if self.about:
             out["about"] = self.about
+        if self.chat:
+            out["chat"] = self.chat
         return out
 
 
@@ -289,6 +293,11 @@ class Assistant:
         """
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
+        chat, text = reply(question)
+        if chat:  # "hi", "thanks!", "quiz me on statistics": a reply, not a search that declines them
+            timings = _without_model(started, 0.0)
+            yield Answer(question, text, text, refused=True, declined=True, done=True, timings=timings, chat=chat)
+            return
         query = clean_question(rewritten, self.settings.max_question_chars) if rewritten else question
         self.follow_index()
         # Typos become the handbook's words (rag/spelling.py): the rewritten question says what was searched.

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from rag.definition import bare_term
+from rag.smalltalk import kind
 
 _LEADS = re.compile(r"^(?:(and|but|so|also|then|ok(ay)?|what about|how about)\b[\s,]*)+", re.I)
 _PRONOUN = re.compile(r"\b(it|its|that|this|they|them|their|those|these|one)\b", re.I)
@@ -72,8 +73,8 @@ def standalone_question(question: str, previous_questions: Sequence[str]) -> str
     >>> standalone_question("one hot encoding", ["What is overfitting?"])
     'one hot encoding'
     """
-    if not previous_questions or not is_follow_up(question):
-        return question
+    if not previous_questions or not is_follow_up(question) or kind(question):
+        return question  # "ok thanks" is not "ok" + "thanks" about the previous topic
     previous = previous_questions[-1].strip()
     topic = topic_of(previous)
     rest = _LEADS.sub("", question.strip()).strip()

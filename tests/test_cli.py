@@ -83,6 +83,23 @@ def test_no_summary_shows_the_handbook_s_words_without_the_model(cli_env, tmp_pa
     assert with_summary.returncode == 1 and "nowhere.gguf" in with_summary.stderr
 
 
+def test_a_greeting_or_thanks_gets_a_reply_not_a_decline(cli_env, tmp_path):
+    """ "hi" and "thanks!" were declined as topics the handbook lacks, with three unrelated sections listed."""
+    out = hbrag(["ask", "hi"], cli_env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Hello! Ask me anything the handbook teaches") and "Nearest sections" not in out.stdout
+    batch = tmp_path / "q.txt"
+    batch.write_text("thanks!\nquiz me on statistics\nhi, what is dropout?\n")
+    rows = [
+        json.loads(line)
+        for line in hbrag(["ask", "--batch", str(batch), "--json", "--no-summary"], cli_env).stdout.splitlines()
+    ]
+    assert [r.get("chat") for r in rows] == ["thanks", "quiz", None]
+    assert rows[0]["sources"] == [] and rows[0]["suggestions"] == [] and rows[0]["answer"].startswith("You're welcome")
+    assert 'hbrag quiz --topic "statistics"' in rows[1]["answer"]
+    assert not rows[2]["declined"] and "neurons" in rows[2]["evidence"][0]["text"]  # a greeting before a question
+
+
 def test_a_decline_names_the_nearest_sections_once(cli_env):
     out = hbrag(["ask", "How long should I boil an egg for a runny yolk?"], cli_env)
     assert out.returncode == 0, out.stderr

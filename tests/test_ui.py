@@ -89,6 +89,13 @@ def test_declined_question_is_a_message_not_an_error(client):
     assert far["samples"] == [] and not far["visible"]  # none is near enough to offer
 
 
+def test_a_greeting_is_answered_without_a_search(client):
+    history, sources, timings, did_you_mean = client.predict(user("Hello!"), 3, "hybrid", 0.2, 64, api_name="/respond")
+    text = "".join(p.get("text", "") for p in history[-1]["content"])
+    assert text.startswith("Hello! Ask me anything the handbook teaches") and "I could not find" not in text
+    assert "Nothing searched" in timings and "Nearest sections" not in sources and not did_you_mean["visible"]
+
+
 def test_doubtful_decline_shows_the_closest_passages(client, runtime, monkeypatch):
 
     monkeypatch.setattr(runtime.assistant, "answerability", doubtful_decline(runtime.assistant))  # see conftest

@@ -81,6 +81,8 @@ def timings_text(answer: Answer) -> str:
     t = answer.timings
     if answer.summary_off:
         return f"The handbook's words only, no model summary (retrieval {t.get('retrieve_ms', 0):.0f} ms)."
+    if answer.chat:
+        return "Nothing searched: that was not a question about the handbook."
     if answer.declined:
         return f"Declined without calling the model (retrieval {t.get('retrieve_ms', 0):.0f} ms)."
     line = (

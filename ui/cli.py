@@ -142,6 +142,8 @@ def _print_sources(answer: Any) -> None:
 
 def _print_timings(answer: Any) -> None:
     t = answer.timings
+    if answer.chat:
+        return
     if answer.declined:
         click.secho(f"(declined without calling the model; retrieval {t['retrieve_ms']:.0f} ms)", dim=True, err=True)
         return
