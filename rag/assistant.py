@@ -18,6 +18,7 @@ from rag.definition import asked_term, mentioned, names
 from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence, passages, reading, table_rows, whole_tables
 from rag.guard import Gate, distinctive_rows, gated, is_refusal, numbers, row_fields, row_subjects, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
+from rag.outline import asks_outline, outline
 from rag.prompt import build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
 from rag.settings import Settings
@@ -135,7 +136,9 @@ class Answer:
     unknown: str = ""  # after a decline: the learner's rare word the handbook never uses, if any
     doubtful: bool = False  # answered at even odds or worse (DOUBTFUL): closest passages, no model summary
     about: str = ""  # after a decline: the terms whose rows `evidence` shows ("SVM")
-    chat: str = ""  # not a question but a greeting, thanks, ... (rag/smalltalk.py): `text` replies, nothing searched
+    chat: str = (
+        ""  # a greeting, thanks, ... (rag/smalltalk.py) or "outline" (rag/outline.py): `text` replies, no search
+    )
 
     @property
     def shown_evidence(self) -> list[Evidence]:
@@ -294,6 +297,9 @@ class Assistant:
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
         chat, text = reply(question)
+        wanted, number = asks_outline(question)
+        if wanted and self.handbook_lines:  # "what's in section 9?": the handbook's own outline (rag/outline.py)
+            chat, text = "outline", outline("\n".join(self.handbook_lines), number)
         if chat:  # "hi", "thanks!", "quiz me on statistics": a reply, not a search that declines them
             timings = _without_model(started, 0.0)
             yield Answer(question, text, text, refused=True, declined=True, done=True, timings=timings, chat=chat)

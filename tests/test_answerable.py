@@ -183,6 +183,21 @@ def test_the_section_titled_by_the_term_comes_before_a_row_that_lists_it(assista
     assert not answer.declined and answer.evidence[0].passage.section.endswith(section)
 
 
+def test_a_question_about_a_section_gets_its_outline(assistant):
+    """ "summarize section 9" showed Prompt Engineering (Section 13); the handbook-wide question was declined.
+    The outline comes from the handbook's headings, with their lines; a question that names a section and a
+    topic is still a question."""
+    section = list(assistant.stream("summarize section 9", summary=False))[-1]
+    assert section.chat == "outline" and not section.sources and not section.evidence
+    assert section.text.startswith("Section 9 — Deep Learning Fundamentals (lines 787-")
+    assert "- Activation Functions (lines 809-825)" in section.text and "Prompt Engineering" not in section.text
+    whole = list(assistant.stream("What topics does the handbook cover?", summary=False))[-1]
+    assert whole.chat == "outline" and "- Section 22 — Mathematical Notations Cheat Sheet" in whole.text
+    assert "no section 30" in list(assistant.stream("what's in section 30?", summary=False))[-1].text
+    topic = list(assistant.stream("What does section 9 say about dropout?", summary=False))[-1]
+    assert not topic.chat and not topic.declined and "neurons" in topic.evidence[0].passage.text
+
+
 def test_a_decline_shows_what_the_handbook_says_about_a_rare_term_it_names(assistant):
     """The handbook does not teach how an SVM works, but a table has a row for it: the decline shows that row,
     not only section titles. A common word a row also names ("training") shows nothing: it names a topic
