@@ -306,10 +306,9 @@ class Assistant:
             return
         query = clean_question(rewritten, self.settings.max_question_chars) if rewritten else question
         self.follow_index()
-        # Typos become the handbook's words (rag/spelling.py): the rewritten question says what was searched.
-        spelt = self.retriever.speller.correct(query)
-        rewritten, query = (spelt, spelt) if spelt != query else (rewritten, query)
         found = self.retriever.search(query, self.options(**(retrieval or {})))
+        # Typos were corrected to the handbook's words (rag/spelling.py): the rewritten question says so.
+        rewritten, query = (found.query, found.query) if found.query and found.query != query else (rewritten, query)
         retrieve_ms = (time.perf_counter() - started) * 1000
         evidence, signals, answerable = self.judge(query, found)
         answer = Answer(

@@ -44,3 +44,17 @@ def test_the_cli_says_what_it_searched_for(cli_env):
     )
     assert out.returncode == 0, out.stderr
     assert "(searching for: what is a confusion matrix)" in out.stderr and "Confusion Matrix" in out.stdout
+
+
+def test_retrieval_itself_reads_the_corrected_question(cli_env):
+    """The correction lived in the chat's path only: `hbrag retrieve` and the eval read "confussion" raw."""
+    import json
+    import subprocess
+
+    out = subprocess.run(
+        [*HBRAG, "retrieve", "--json", "what is a confussion matrix"], env=cli_env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert row["searched"] == "what is a confusion matrix"
+    assert row["hits"][0]["section"].endswith("Classification Metrics")

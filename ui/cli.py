@@ -110,10 +110,14 @@ def retrieve(question: str | None, batch: Path | None, as_json: bool, **flags: A
     runtime = Runtime(_settings(**flags), notify=_notify)
     assistant = runtime.assistant
     for q in questions:
-        hits = assistant.retrieve(q).hits
+        found = assistant.retrieve(q)
+        hits, searched = found.hits, found.query if found.query != q.strip() else ""
         if as_json:
-            click.echo(json.dumps({"q": q, "hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
+            row = {"q": q, **({"searched": searched} if searched else {}), "hits": [h.to_dict() for h in hits]}
+            click.echo(json.dumps(row, ensure_ascii=False))
             continue
+        if searched:
+            click.secho(f"(searching for: {searched})", dim=True, err=True)
         for h in hits:
             c = h.chunk
             click.echo(f"[{h.rank}] {h.score:.3f}  {c.section}  (lines {c.line_start}-{c.line_end}, {c.kind})")
