@@ -176,3 +176,15 @@ def test_answer_eval_on_learner_wording(cli_env, runs_dir, tmp_path, runtime):
     # "Did you mean ...?" is judged wherever the gold has a bank answer: dropout's Q20 is among the three.
     assert by_id["units"]["suggestion_on_gold"] == 1.0 and math.isnan(by_id["synthetic"]["suggestion_on_gold"])
     assert summary["suggestion_on_gold"] == 1.0
+
+
+def test_the_shown_evidence_record_reads_every_labelled_set_and_diffs():
+    """benchmarks/shown.py: the regression check over every labelled question; keys are unique per set."""
+    import doctest
+
+    import benchmarks.shown
+
+    assert doctest.testmod(benchmarks.shown).failed == 0
+    keys = [k for k, _ in benchmarks.shown.labelled_questions()]
+    assert len(keys) == len(set(keys)) > 1000 and not any(k.startswith("grading") for k in keys)
+    assert any(k.startswith("keywords_s26.jsonl:") for k in keys)
