@@ -136,9 +136,7 @@ class Answer:
     unknown: str = ""  # after a decline: the learner's rare word the handbook never uses, if any
     doubtful: bool = False  # answered at even odds or worse (DOUBTFUL): closest passages, no model summary
     about: str = ""  # after a decline: the terms whose rows `evidence` shows ("SVM")
-    chat: str = (
-        ""  # a greeting, thanks, ... (rag/smalltalk.py) or "outline" (rag/outline.py): `text` replies, no search
-    )
+    chat: str = ""  # "greeting", "thanks" ... (rag/smalltalk.py) or "outline" (rag/outline.py): no search
 
     @property
     def shown_evidence(self) -> list[Evidence]:
@@ -308,7 +306,7 @@ class Assistant:
         self.follow_index()
         found = self.retriever.search(query, self.options(**(retrieval or {})))
         # Typos were corrected to the handbook's words (rag/spelling.py): the rewritten question says so.
-        rewritten, query = (found.query, found.query) if found.query and found.query != query else (rewritten, query)
+        rewritten, query = (found.query, found.query) if found.query else (rewritten, query)
         retrieve_ms = (time.perf_counter() - started) * 1000
         evidence, signals, answerable = self.judge(query, found)
         answer = Answer(

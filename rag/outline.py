@@ -7,6 +7,7 @@ each of which can be asked about by name.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ingest.markdown import SectionSpan, section_spans
 
@@ -45,9 +46,15 @@ def _number(span: SectionSpan) -> int:
     return int(match.group(1)) if match else 0
 
 
+@lru_cache(maxsize=2)
+def _spans(handbook: str) -> tuple[SectionSpan, ...]:
+    """The numbered sections and the Quick Reference, parsed once per handbook text."""
+    return tuple(s for s in section_spans(handbook) if _number(s) or s.path[0] == "Quick Reference")
+
+
 def outline(handbook: str, number: int) -> str:
     """The outline as Markdown: a numbered section's subsections, or every section (0), with their lines."""
-    spans = [s for s in section_spans(handbook) if _number(s) or s.path[0] == "Quick Reference"]
+    spans = _spans(handbook)
     tops = [s for s in spans if s.level == 2]
     if not tops:
         return "The handbook has no numbered sections to list."

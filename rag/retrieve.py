@@ -103,7 +103,7 @@ class Retrieval:
     signals: dict[str, float] = field(default_factory=dict)  # what answerability is judged on (rag/answerable.py)
     build: str = ""  # the index build (collection) that answered
     unknown: str = ""  # the question's rarest word the handbook never uses (rag/unknown.py), or ""
-    query: str = ""  # the question as searched: its typos corrected to the handbook's words
+    query: str = ""  # the question as searched when a typo was corrected to the handbook's word, else ""
 
 
 @dataclass
@@ -288,7 +288,7 @@ class Retriever:
     def _search(self, question: str, options: RetrievalOptions) -> Retrieval:
         # Typos become the handbook's words (rag/spelling.py) for every caller: the CLI's `retrieve`, the eval
         # and the chat read "confussion matrix" alike, and `query` says what was searched.
-        question = self.speller.correct(question)
+        asked, question = question, self.speller.correct(question)
         r = self._rank(question, options)
         allowed = ~self.bank if options.exclude_bank else np.ones(len(self.chunks), dtype=bool)
         best = float(r.similarity[allowed].max()) if allowed.any() else 0.0
@@ -320,7 +320,14 @@ class Retriever:
             "lift": best - self._best(masked(question, word), allowed) if word else 0.0,
             "entropy": entropy(r.ranking[allowed]),
         }
-        return Retrieval(hits=hits, best_score=best, signals=signals, build=self.build, unknown=word, query=question)
+        return Retrieval(
+            hits=hits,
+            best_score=best,
+            signals=signals,
+            build=self.build,
+            unknown=word,
+            query="" if question == asked else question,
+        )
 
     def _best(self, text: str, allowed: np.ndarray) -> float:
         """The best dense similarity of `text` over the allowed chunks (as `best` is taken in `_search`)."""

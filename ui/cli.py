@@ -111,7 +111,7 @@ def retrieve(question: str | None, batch: Path | None, as_json: bool, **flags: A
     assistant = runtime.assistant
     for q in questions:
         found = assistant.retrieve(q)
-        hits, searched = found.hits, found.query if found.query != q.strip() else ""
+        hits, searched = found.hits, found.query
         if as_json:
             row = {"q": q, **({"searched": searched} if searched else {}), "hits": [h.to_dict() for h in hits]}
             click.echo(json.dumps(row, ensure_ascii=False))
