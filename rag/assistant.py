@@ -15,7 +15,17 @@ from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.definition import asked_term, mentioned, names
-from rag.evidence import WHOLE_BLOCKS, Evidence, choose_evidence, passages, reading, table_rows, whole_tables
+from rag.evidence import (
+    WHOLE_BLOCKS,
+    Evidence,
+    Passage,
+    choose_evidence,
+    passages,
+    reading,
+    table_rows,
+    whole_tables,
+)
+from rag.formula import asks_for_formula, has_math
 from rag.guard import Gate, distinctive_rows, gated, is_refusal, numbers, row_fields, row_subjects, terms
 from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.outline import asks_outline, outline
@@ -368,9 +378,12 @@ class Assistant:
 
     def by_construction(self, question: str, evidence: list[Evidence]) -> tuple[list[Evidence], bool]:
         """The evidence, and whether it answers the question by construction: a bank question asked again (its
-        answer is the first passage), or "What is X?" with a passage of the section titled X, or else a table
-        row that names X, among the evidence, moved first (rag/definition.py)."""
+        answer is the first passage), a formula asked for and the row that writes it first, or "What is X?" with
+        a passage of the section titled X, or else a table row that names X, among the evidence, moved first
+        (rag/definition.py)."""
         if evidence and evidence[0].passage.kind == "qa":
+            return evidence, True
+        if evidence and self.formula_row(question, evidence[0].passage):
             return evidence, True
         term = asked_term(question)
         # The section whose heading names the term teaches it; a row of another table only lists it.
@@ -381,6 +394,13 @@ class Assistant:
         if not rows:
             return evidence, False
         return [rows[0], *(e for e in evidence if e is not rows[0])], True
+
+    def formula_row(self, question: str, passage: Passage) -> bool:
+        """Whether `passage` is a table row that writes the formula of a term the question names, asked for
+        one (rag/formula.py): "what's the formula for tanh" is answered by the Tanh row by construction."""
+        if passage.kind != "row" or not asks_for_formula(question) or not has_math(passage.plain):
+            return False
+        return any(names(passage.plain, term) for term, _ in mentioned(question, self.retriever.named))
 
     def signals(self, question: str, found: Retrieval) -> tuple[list[Evidence], dict[str, float]]:
         """The evidence, and retrieval's signals with the best evidence score added."""

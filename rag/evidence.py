@@ -26,6 +26,7 @@ import numpy as np
 
 from ingest.chunking import Chunk
 from rag.definition import asked_term, bank_term
+from rag.formula import REQUEST_WORDS, asks_for_formula, before_math, has_math, mean_is_subject
 
 # A bank question this similar to the learner's is the same question, reworded at most a little. Measured:
 # none of the 87 learner-worded or 62 unanswerable questions of eval/data reaches 0.65 against a bank
@@ -562,6 +563,69 @@ def asks_for_code(question: str) -> bool:
     return bool(_CODE_REQUEST.search(question))
 
 
+def _names_subject(p: Passage, subject: list[str]) -> int:
+    """How many of the question's subject words the passage gives a formula of: a row by its cells before the
+    math, other passages by the heading of their section and the words before it ("F1-Score" names "f1" and
+    "score"; "MSE" names "mean squared error", "R²" "r squared")."""
+    row = p.kind == "row"
+    text = before_math(p.plain, row) if row else f"{p.section.split(' > ')[-1]} {before_math(p.plain, row)}"
+    words = set(_subject(text.replace("²", " squared ")))
+    words |= {part for w in words for part in w.split("-")}
+    covered = {w for w in subject if w in words}
+    for k in (2, 3, 4):  # an acronym names the run of words it abbreviates
+        for i in range(len(subject) - k + 1):
+            if "".join(w[0] for w in subject[i : i + k]) in words:
+                covered.update(subject[i : i + k])
+    return len(covered)
+
+
+def _subject(text: str, question: bool = False) -> list[str]:
+    """Content words in order, keeping single letters ("R squared") and "mean", which a question may use as a
+    verb ("What does X mean?") and a name of a formula as a noun ("Mean", "Mean Squared Error")."""
+    keep = {"mean"} if not question or mean_is_subject(text) else set()
+    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP or w in keep]
+
+
+def _within(inner: Passage, outer: Passage) -> bool:
+    """`inner` is shown inside `outer` (the same section, within its lines)."""
+    return inner.section == outer.section and outer.line_start <= inner.line_start and inner.line_end <= outer.line_end
+
+
+def formula_first(question: str, chosen: Sequence[Evidence], scored: Sequence[Evidence], n: int) -> list[Evidence]:
+    """`chosen` with the best-scored passage of `scored` that writes math and names the question's subject
+    moved (or brought) first, when the question asks for a formula (rag/formula.py); a passage it contains, or
+    that contains it, is not shown twice. It keeps the best chosen score, so answerability reads the same
+    evidence signal.
+
+    >>> def ev(text, score, line):
+    ...     return Evidence(Passage(text, text, "S > Metrics", line, line, "row"), score)
+    >>> cheat = ev("Task: Binary; Primary: AUC-ROC, F1", 0.7, 1)
+    >>> f1 = ev("Metric: F1-Score; Formula: 2 × (P×R)/(P+R)", 0.5, 5)
+    >>> [e.passage.line_start for e in formula_first("What's the formula for F1?", [cheat], [cheat, f1], 3)]
+    [5, 1]
+    >>> formula_first("Why is F1 used?", [cheat], [cheat, f1], 3) == [cheat]
+    True
+    """
+    if not asks_for_formula(question):
+        return list(chosen)
+    subject = [w for w in _subject(question, question=True) if w not in REQUEST_WORDS]
+    # The passage naming the most subject terms, the best scored among those.
+    named = [
+        (-_names_subject(e.passage, subject), i)
+        for i, e in enumerate(scored)
+        # Not a drawing's "224×224" (a CNN's layers, for "What does ReLU compute?") nor a program's "=".
+        if e.passage.kind != "program" and not _DRAWING.search(e.passage.text) and has_math(e.passage.plain)
+    ]
+    count, best = min(named, default=(0, 0))
+    if count == 0:
+        return list(chosen)
+    lead = scored[best].passage
+    rest = [e for e in chosen if not (_within(e.passage, lead) or _within(lead, e.passage))]
+    if len(rest) == len(chosen) and len(rest) >= n:  # brought in, not moved: it takes the last one's place
+        rest = rest[:-1]
+    return [Evidence(lead, max((e.score for e in chosen), default=0.0)), *rest]
+
+
 def choose_evidence(
     question: str,
     question_vector: np.ndarray,
@@ -578,10 +642,14 @@ def choose_evidence(
     match = next((p for p in bank if term and bank_term(p.question) == term), None) or same_question(
         question_vector, bank, embed
     )
-    if match is not None:
+    # A bank answer without math does not answer a request for a formula ("How do you calculate precision and
+    # recall?" reads like Q15, "When would you use precision vs recall?"): the formula comes first, if any.
+    if match is not None and (has_math(match.plain) or not asks_for_formula(question)):
         return [Evidence(match, 1.0)]
     scored = score_passages(question, question_vector, [p for p in every if p.kind != "qa"], embed)
-    chosen = merge_lists(select(scored, n), [e.passage for e in scored])
+    if match is not None:
+        return formula_first(question, [Evidence(match, 1.0)], scored, n)
+    chosen = formula_first(question, merge_lists(select(scored, n), [e.passage for e in scored]), scored, n)
     if asks_for_code(question) and chunks:
         # The first chunk's program comes first (the section ranked first teaches the answer): scored by words,
         # code loses to the prose around it (a program first for 5 of 21 answered code requests, eval/README.md).

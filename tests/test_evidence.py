@@ -413,6 +413,30 @@ def test_a_request_for_code_is_answered_by_the_program_first(assistant, question
     assert prose[0].passage.kind != "program"  # the same chunks, asked about without wanting code
 
 
+@pytest.mark.parametrize(
+    ("question", "formula"),
+    [
+        ("What's the formula for the F1 score?", "2 × (P×R)/(P+R)"),
+        ("What equation does gradient descent use to update the weights each step?", "θ_new = θ_old"),
+        ("How do you calculate precision and recall? I always mix them up", "TP / (TP+FP)"),
+    ],
+)
+def test_a_request_for_a_formula_shows_the_formula_first(assistant, question, formula):
+    """Scored by meaning, the prose around a formula won: the cheat sheet that lists F1, the "Concept" sentence
+    of gradient descent, and the bank answer on when to use precision or recall (eval/data/formulas_s27.jsonl:
+    the formula first for 20 of 29 answered)."""
+    answer = list(assistant.stream(question, summary=False))[-1]
+    assert not answer.declined and formula in answer.shown_evidence[0].passage.text
+    why = list(assistant.stream("Why is the F1 score used on imbalanced data?", summary=False))[-1]
+    assert "2 × (P×R)/(P+R)" not in why.shown_evidence[0].passage.text  # not asked for, not put first
+
+
+def test_the_row_that_writes_an_asked_formula_answers_it_by_construction(assistant):
+    """ "what's the formula for tanh" was declined, its table's row among the closest passages."""
+    answer = list(assistant.stream("what's the formula for tanh", summary=False))[-1]
+    assert not answer.declined and "(eˣ-e⁻ˣ)/(eˣ+e⁻ˣ)" in answer.evidence[0].passage.text
+
+
 @pytest.mark.slow
 def test_real_bank_question_is_answered_by_its_own_answer_whole(assistant):
     found = assistant.retrieve("What is dropout?")
