@@ -20,6 +20,7 @@ from rag.evidence import (
     Evidence,
     Passage,
     choose_evidence,
+    marked_markdown,
     passages,
     reading,
     table_rows,
@@ -183,7 +184,7 @@ class Answer:
         for n, e in enumerate(self.shown_evidence, start=1):
             p = e.passage
             lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
-            body = p.text.splitlines()
+            body = marked_markdown(p)
             if p.kind in WHOLE_BLOCKS:  # a program or diagram keeps its layout; "# comments" are not headings
                 head, code = (body[:1], body[1:]) if p.label else ([], body)
                 body = [*head, "```python" if p.kind == "program" else "```", *code, "```"]

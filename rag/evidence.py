@@ -86,6 +86,7 @@ class Passage:
     list_id: int = 0  # for a list item: 1 + the chunk line where its list starts (items of one list share it)
     table: str = ""  # for a row of a small table: the whole table as the handbook writes it
     table_lines: tuple[int, int] = (0, 0)  # and its handbook lines, header to last row
+    marked: tuple[int, ...] = ()  # for a table shown whole: the handbook lines of the rows chosen from it
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,7 @@ class Evidence:
             "line_end": p.line_end,
             "kind": p.kind,
             "score": round(self.score, 4),
+            "marked": list(p.marked),
         }
 
 
@@ -536,11 +538,52 @@ def whole_tables(evidence: Sequence[Evidence]) -> list[Evidence]:
     for e in evidence:
         p = e.passage
         if p.kind == "row" and p.table:
-            if any(o.passage.kind == "table" and o.passage.table_lines == p.table_lines for o in out):
+            shown = next((i for i, o in enumerate(out) if o.passage.table_lines == p.table_lines), None)
+            if shown is not None:  # the table is shown already: its row is marked there
+                o = out[shown]
+                out[shown] = Evidence(replace(o.passage, marked=(*o.passage.marked, p.line_start)), o.score)
                 continue
-            p = replace(p, kind="table", text=p.table, line_start=p.table_lines[0], line_end=p.table_lines[1])
+            p = replace(
+                p,
+                kind="table",
+                text=p.table,
+                line_start=p.table_lines[0],
+                line_end=p.table_lines[1],
+                marked=(p.line_start,),
+            )
         out.append(Evidence(p, e.score))
     return out
+
+
+MARK = "▸"
+
+
+def marked_table(p: Passage) -> list[str]:
+    """A table shown whole, aligned for a terminal, its chosen rows marked: the learner finds the row that
+    answers among the others ("F1-Score" among six metrics).
+
+    >>> table = "| Test | Use |\\n|:---|:---|\\n| **ANOVA** | 3+ groups |\\n| **t-test** | 2 groups |"
+    >>> print("\\n".join(marked_table(Passage(table, "", "S", 10, 13, "table", marked=(13,)))))
+      Test    Use
+      ──────  ─────────
+      ANOVA   3+ groups
+    ▸ t-test  2 groups
+    """
+    lines = aligned_table(p.text)
+    return [f"{MARK if p.line_start + i in p.marked else ' '} {line}" for i, line in enumerate(lines)]
+
+
+def marked_markdown(p: Passage) -> list[str]:
+    """A passage's Markdown lines with its chosen table rows marked in their first cell.
+
+    >>> marked_markdown(Passage("| A | B |\\n|:---|:---|\\n| **x** | 1 |", "", "S", 5, 7, "table", marked=(7,)))
+    ['| A | B |', '|:---|:---|', '| ▸ **x** | 1 |']
+    """
+    lines = p.text.splitlines()
+    return [
+        re.sub(r"^\|\s*", f"| {MARK} ", line, count=1) if p.line_start + i in p.marked else line
+        for i, line in enumerate(lines)
+    ]
 
 
 # A request for code names it (a snippet, a template, Python), or asks how to do a thing in a library: "in

@@ -83,6 +83,14 @@ def test_no_summary_shows_the_handbook_s_words_without_the_model(cli_env, tmp_pa
     assert with_summary.returncode == 1 and "nowhere.gguf" in with_summary.stderr
 
 
+def test_the_row_that_answers_is_marked_in_a_table_printed_whole(cli_env):
+    out = hbrag(["ask", "--no-summary", "What's the formula for the F1 score?"], cli_env)
+    assert out.returncode == 0, out.stderr
+    marked = [line.split() for line in out.stdout.splitlines() if line.lstrip().startswith("▸")]
+    assert marked[0][1] == "F1-Score" and "(P×R)/(P+R)" in marked[0]  # [1], the metrics table, leads
+    assert "Accuracy" not in {words[1] for words in marked}  # a row not chosen is not marked
+
+
 def test_a_greeting_or_thanks_gets_a_reply_not_a_decline(cli_env, tmp_path):
     """ "hi" and "thanks!" were declined as topics the handbook lacks, with three unrelated sections listed."""
     out = hbrag(["ask", "hi"], cli_env)

@@ -147,6 +147,26 @@ def test_a_small_table_is_shown_whole_and_the_model_reads_its_rows():
     assert [e.passage.kind for e in chosen] == ["row", "sentence", "row"]  # what the model reads
 
 
+def test_the_rows_chosen_from_a_table_shown_whole_are_marked():
+    """A whole table of six metrics answered "What's the formula for the F1 score?" with nothing to say which
+    row: the chosen rows are marked, in the terminal and in the web chat's Markdown, and listed in --json."""
+    from rag.assistant import Answer
+    from rag.evidence import MARK, marked_markdown, marked_table
+
+    poisson, binomial = [p for p in passages(TABLE) if p.kind == "row"]
+    table = whole_tables([Evidence(binomial, 0.8), Evidence(poisson, 0.7)])[0]
+    assert table.passage.marked == (binomial.line_start, poisson.line_start)
+    printed = [line for line in marked_table(table.passage) if line.startswith(MARK)]
+    assert len(printed) == 2 and {"Binomial", "Poisson"} == {line.split()[1] for line in printed}
+    markdown = [line for line in marked_markdown(table.passage) if MARK in line]
+    assert len(markdown) == 2 and all(line.startswith(f"| {MARK} **") for line in markdown)
+    assert table.to_dict()["marked"] == [binomial.line_start, poisson.line_start]
+    web = Answer("q", evidence=[Evidence(binomial, 0.8), Evidence(poisson, 0.7)]).evidence_markdown()
+    assert f"> | {MARK} **Binomial** |" in web and f"> | {MARK} **Poisson** |" in web
+    only = whole_tables([Evidence(poisson, 0.7)])[0].passage
+    assert [line.split()[1] for line in marked_table(only) if line.startswith(MARK)] == ["Poisson"]
+
+
 def test_a_table_reads_its_escaped_pipes_and_prints_aligned_for_a_terminal():
     """ "Σ\\|y - ŷ\\| / n" is one cell (the handbook escapes the pipes of absolute values): read with its header,
     and printed in aligned columns without Markdown for the CLI."""

@@ -211,8 +211,9 @@ def _answer_and_print(
 
 def _print_evidence(answer: Any, lead: str = "\n") -> None:
     """The handbook's own words, each with its section and lines: what the summary under them is checked against.
-    A table is printed with its columns aligned, its cells as the handbook writes them."""
-    from rag.evidence import aligned_table
+    A table is printed with its columns aligned, its cells as the handbook writes them, and the rows chosen from
+    it marked."""
+    from rag.evidence import marked_table
 
     if not answer.evidence:
         return
@@ -221,8 +222,8 @@ def _print_evidence(answer: Any, lead: str = "\n") -> None:
         p = e.passage
         lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
         click.secho(f"  [{n}] {p.section} ({lines})", dim=True)
-        for line in aligned_table(p.text) if p.kind == "table" else p.text.splitlines():
-            click.echo(f"      {line}")
+        for line in marked_table(p) if p.kind == "table" else p.text.splitlines():
+            click.echo(f"    {line}" if p.kind == "table" else f"      {line}")
 
 
 @cli.command()
