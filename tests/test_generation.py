@@ -144,9 +144,20 @@ def test_a_decline_names_the_rare_word_the_handbook_never_uses(runtime):
     assert answer.declined and answer.unknown == "heteroscedasticity" and assistant.generations == 0
     assert 'never uses the word "heteroscedasticity"' in answer.text
     assert answer.to_dict()["unknown_word"] == "heteroscedasticity"
-    assert answer.suggestions == []  # a topic the handbook lacks, not a wording to fix: no "Did you mean"
+    assert answer.suggestions == []  # a topic the handbook lacks, no bank question near it: no "Did you mean"
     everyday = assistant.ask("Does ice cream sales rising with drownings mean one causes the other?", summary=False)
     assert everyday.unknown == "" and "never uses" not in everyday.text  # a common word is not named
+
+
+def test_a_decline_naming_a_word_still_offers_a_bank_question_near_it(runtime):
+    """A decline naming a word the handbook never uses offered no "Did you mean" at all, so a learner's own
+    word for a topic it teaches ("halucinate", two letters from its "hallucinations") led nowhere."""
+    from rag.assistant import Assistant
+
+    assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
+    answer = assistant.ask("why do llms halucinate")
+    assert answer.declined and answer.unknown == "halucinate"
+    assert answer.suggestions == ["What are hallucinations in LLMs?"]
 
 
 def test_an_answer_at_even_odds_labels_its_passages_as_the_closest_found(runtime):
