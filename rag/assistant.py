@@ -14,7 +14,7 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
-from rag.definition import asked_term, mentioned, names
+from rag.definition import asked_term, mentioned, names, row_terms
 from rag.evidence import (
     WHOLE_BLOCKS,
     Evidence,
@@ -487,14 +487,31 @@ class Assistant:
 
     def evidence_for(self, question: str, hits: list[Hit]) -> list[Evidence]:
         """The few passages of the retrieved chunks that answer the question (rag/evidence.py)."""
+        chunks = [h.chunk for h in hits]
         return choose_evidence(
             question,
             self.retriever.embed(question),
-            [h.chunk for h in hits],
+            chunks + self.formula_chunks(question, chunks),
             self.vectors,
             n=self.settings.evidence,
             handbook_lines=self.handbook_lines,
         )
+
+    def formula_chunks(self, question: str, retrieved: list[Chunk], n: int = 3) -> list[Chunk]:
+        """For a request for a formula, the chunks outside `retrieved` whose table rows name a term the question
+        names (at most `n`, no bank answer): asked for the formula of log loss, retrieval found the loss
+        functions' table, and the metrics table's "Log Loss" row, which writes it, was not among the passages."""
+        if not asks_for_formula(question):
+            return []
+        r, seen = self.retriever, {c.id for c in retrieved}
+        extra: list[Chunk] = []
+        for term, _ in mentioned(question, r.named):
+            for i in r.named[term]:
+                chunk = r.chunks[i]
+                if not r.bank[i] and chunk.id not in seen and term in row_terms(chunk.text):
+                    seen.add(chunk.id)
+                    extra.append(chunk)
+        return extra[:n]
 
     def prompt_for(self, question: str, hits: list[Hit]) -> tuple[list[Evidence], list[dict[str, str]]]:
         """The evidence for a question and the chat messages built from it."""

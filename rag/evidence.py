@@ -652,14 +652,15 @@ def formula_first(question: str, chosen: Sequence[Evidence], scored: Sequence[Ev
     if not asks_for_formula(question):
         return list(chosen)
     subject = [w for w in _subject(question, question=True) if w not in REQUEST_WORDS]
-    # The passage naming the most subject terms, the best scored among those.
+    # The passage naming the most subject terms; among those, a row or a formula line (where the handbook writes
+    # its formulas) before prose ("ReLU is Default Because: ... some neurons = 0"), then the best scored.
     named = [
-        (-_names_subject(e.passage, subject), i)
+        (-_names_subject(e.passage, subject), e.passage.kind in ("sentence", "item"), i)
         for i, e in enumerate(scored)
         # Not a drawing's "224×224" (a CNN's layers, for "What does ReLU compute?") nor a program's "=".
         if e.passage.kind != "program" and not _DRAWING.search(e.passage.text) and has_math(e.passage.plain)
     ]
-    count, best = min(named, default=(0, 0))
+    count, _, best = min(named, default=(0, False, 0))
     if count == 0:
         return list(chosen)
     lead = scored[best].passage

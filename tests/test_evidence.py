@@ -439,6 +439,8 @@ def test_a_request_for_code_is_answered_by_the_program_first(assistant, question
         ("What's the formula for the F1 score?", "2 × (P×R)/(P+R)"),
         ("What equation does gradient descent use to update the weights each step?", "θ_new = θ_old"),
         ("How do you calculate precision and recall? I always mix them up", "TP / (TP+FP)"),
+        ("What's the formula for log loss?", "-Σ(y log(p))"),  # its row's chunk was not retrieved
+        ("What does ReLU compute when its input is negative?", "max(0, x)"),  # a row before "neurons = 0"
     ],
 )
 def test_a_request_for_a_formula_shows_the_formula_first(assistant, question, formula):
