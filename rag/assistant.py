@@ -77,7 +77,7 @@ SUGGEST_FLOOR = 0.20
 # After a decline that names a word the handbook never uses, only a bank question this close is offered: a
 # learner's everyday word ("chatbot") then still meets the question it asks ("What are hallucinations in
 # LLMs?", 0.44), a topic the handbook lacks only a near one ("Benjamini-Hochberg": multiple testing, 0.39). On
-# the fitting sets, 11 of 53 answerable questions with such a word reach it and 4 of 100 unanswerable ones
+# the labelled sets, 11 of 53 answerable questions with such a word reach it and 4 of 100 unanswerable ones
 # (eval/README.md, twenty-sixth round).
 UNKNOWN_SUGGEST_FLOOR = 0.35
 # A decline that still shows what the handbook says about a term the question names, when a table row names
