@@ -635,10 +635,10 @@ def _within(inner: Passage, outer: Passage) -> bool:
 
 
 def formula_first(question: str, chosen: Sequence[Evidence], scored: Sequence[Evidence], n: int) -> list[Evidence]:
-    """`chosen` with the best-scored passage of `scored` that writes math and names the question's subject
-    moved (or brought) first, when the question asks for a formula (rag/formula.py); a passage it contains, or
-    that contains it, is not shown twice. It keeps the best chosen score, so answerability reads the same
-    evidence signal.
+    """`chosen` with the passage of `scored` that writes math and names the most of the question's subject moved
+    (or brought) first, when the question asks for a formula (rag/formula.py); a passage it contains, or that
+    contains it, is not shown twice. It keeps the best chosen score, so answerability reads the same evidence
+    signal.
 
     >>> def ev(text, score, line):
     ...     return Evidence(Passage(text, text, "S > Metrics", line, line, "row"), score)
