@@ -664,7 +664,14 @@ def formula_first(question: str, chosen: Sequence[Evidence], scored: Sequence[Ev
     if count == 0:
         return list(chosen)
     lead = scored[best].passage
-    rest = [e for e in chosen if not (_within(e.passage, lead) or _within(lead, e.passage))]
+    # Nor another row of its table: the table is shown whole with the formula's row marked ("the equation for
+    # the sigmoid" marked Sigmoid, Tanh and Softmax), and the model reads the row that answers alone.
+    rest = [
+        e
+        for e in chosen
+        if not (_within(e.passage, lead) or _within(lead, e.passage))
+        and not (lead.table and e.passage.table_lines == lead.table_lines)
+    ]
     if len(rest) == len(chosen) and len(rest) >= n:  # brought in, not moved: it takes the last one's place
         rest = rest[:-1]
     return [Evidence(lead, max((e.score for e in chosen), default=0.0)), *rest]

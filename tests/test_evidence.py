@@ -453,6 +453,17 @@ def test_a_request_for_a_formula_shows_the_formula_first(assistant, question, fo
     assert "2 × (P×R)/(P+R)" not in why.shown_evidence[0].passage.text  # not asked for, not put first
 
 
+def test_a_formula_s_table_marks_its_row_alone(assistant):
+    """ "the equation for the sigmoid" marked Sigmoid, Tanh and Softmax in the table shown whole: the other rows
+    of the formula's table were chosen too, and the model read all three."""
+    answer = list(assistant.stream("what's the equation for the sigmoid", summary=False))[-1]
+    table = answer.shown_evidence[0].passage
+    assert table.kind == "table" and table.marked == (813,)  # the Sigmoid row
+    assert [e.passage.plain for e in answer.evidence if e.passage.table_lines == table.table_lines] == [
+        "Function: Sigmoid; Formula: 1/(1+e⁻ˣ); Output Range: (0, 1); Use Case: Binary output, probability"
+    ]
+
+
 def test_the_row_that_writes_an_asked_formula_answers_it_by_construction(assistant):
     """ "what's the formula for tanh" was declined, its table's row among the closest passages."""
     answer = list(assistant.stream("what's the formula for tanh", summary=False))[-1]
