@@ -125,13 +125,14 @@ def test_a_program_passage_renders_as_code(browser, served):
 
 
 def test_a_small_table_renders_whole_as_a_table(browser, served):
-    """A row of a small table is shown as its whole table, rendered as one: the learner reads the chosen row
-    beside its alternatives (Poisson beside Binomial), not a cell-list of one row."""
+    """A row of a small table is shown as its whole table, rendered as one: the learner reads the chosen row,
+    marked, beside its alternatives (Poisson beside Binomial), not a cell-list of one row."""
     page, bot = _ask(browser, served, "Which distribution models the number of events in a fixed time?")
     table = bot.locator("table").filter(has_text="Poisson")
     assert table.count() == 1
-    cells = table.locator("td").all_inner_texts()
-    assert "Poisson" in cells and "Binomial" in cells and "Count of events in fixed interval" in cells
+    cells = [cell.strip() for cell in table.locator("td").all_inner_texts()]
+    assert "▸ Poisson" in cells and "Count of events in fixed interval" in cells  # the chosen row, marked
+    assert "Bernoulli" in cells  # a row not chosen, unmarked
     page.screenshot(path=str(ARTIFACTS / "table.png"), full_page=True)
     page.close()
 
