@@ -32,6 +32,7 @@ from rag.llm import GenerationParams, guard_loops, trim_loop
 from rag.outline import asks_outline, outline
 from rag.prompt import build_messages, cited_numbers, leaks_prompt
 from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
+from rag.scope import TAUGHT, Scope
 from rag.settings import Settings
 from rag.smalltalk import reply
 from rag.unknown import zipf
@@ -154,6 +155,12 @@ class Answer:
     doubtful: bool = False  # answered at even odds or worse (DOUBTFUL): closest passages, no model summary
     about: str = ""  # after a decline: the terms whose rows `evidence` shows ("SVM")
     chat: str = ""  # "greeting", "thanks" ... (rag/smalltalk.py) or "outline" (rag/outline.py): no search
+    scope: Scope | None = None  # the section the question names ("section 9"), and what was found there
+
+    @property
+    def scope_note(self) -> str:
+        """Above an answer's passages: the named section does not mention what was asked, or does not exist."""
+        return self.scope.note() if self.scope is not None and not self.declined else ""
 
     @property
     def shown_evidence(self) -> list[Evidence]:
@@ -180,6 +187,8 @@ class Answer:
             return f"What the handbook says about {self.about}"
         if self.closest:
             return "Closest in the handbook"
+        if self.scope is not None and self.scope.status == TAUGHT and not self.doubtful:
+            return f"From {self.scope.title}"
         return "Closest in the handbook (they may not answer this question)" if self.doubtful else "From the handbook"
 
     def evidence_markdown(self) -> str:
@@ -207,7 +216,7 @@ class Answer:
             parts: tuple[str, ...] = (self.text, self.evidence_markdown())
         else:
             label = f"_{SUMMARY_LABEL}_" if self.text and self.evidence and not self.fallback else ""
-            parts = (self.evidence_markdown(), label, self.text)
+            parts = (self.scope_note, self.evidence_markdown(), label, self.text)
         return "\n\n".join(part for part in parts if part)
 
     def shown_plain(self) -> str:
@@ -241,6 +250,8 @@ class Answer:
             out["about"] = self.about
         if self.chat:
             out["chat"] = self.chat
+        if self.scope is not None:
+            out["scope"] = self.scope.to_dict()
         return out
 
 
@@ -324,10 +335,17 @@ class Assistant:
         found = self.retriever.search(query, self.options(**(retrieval or {})))
         # Typos were corrected to the handbook's words (rag/spelling.py): the rewritten question says so.
         rewritten, query = (found.query, found.query) if found.query else (rewritten, query)
+        # "What does section 9 say about dropout?": its passages and the model read it without the section.
+        query = found.scope.question if found.scope is not None else query
         retrieve_ms = (time.perf_counter() - started) * 1000
         evidence, signals, answerable = self.judge(query, found)
         answer = Answer(
-            question=question, sources=found.hits, rewritten=rewritten, signals=signals, index_build=found.build
+            question=question,
+            sources=found.hits,
+            rewritten=rewritten,
+            signals=signals,
+            index_build=found.build,
+            scope=found.scope,
         )
         if not answerable:
             closest = evidence if self.answerability.shows_closest(signals) else []
@@ -380,6 +398,8 @@ class Assistant:
         """
         evidence, signals = self.signals(question, found)
         evidence, certain = self.by_construction(question, evidence)
+        if not certain and found.scope is not None:
+            evidence, certain = self.in_scope(found.scope, evidence)
         signals["probability"] = 1.0 if certain else self.answerability.probability(signals)
         return evidence, signals, bool(evidence) and (certain or self.answerability.answerable(signals))
 
@@ -401,6 +421,16 @@ class Assistant:
         if not rows:
             return evidence, False
         return [rows[0], *(e for e in evidence if e is not rows[0])], True
+
+    @staticmethod
+    def in_scope(scope: Scope, evidence: list[Evidence]) -> tuple[list[Evidence], bool]:
+        """The evidence, and whether it answers by construction a question about what a section says: the
+        section named mentions the question's term, and its passage that names it comes first ("What does section
+        21 say backpropagation is?": the glossary's Backpropagation row, not Gradient Descent's beside it)."""
+        lead = next((e for e in evidence if scope.shows(f"{e.passage.section}\n{e.passage.plain}")), None)
+        if lead is None:
+            return evidence, False
+        return [lead, *(e for e in evidence if e is not lead)], True
 
     def formula_row(self, question: str, passage: Passage) -> bool:
         """Whether `passage` is a table row that writes the formula of a term the question names, asked for

@@ -10,8 +10,8 @@ import re
 from functools import lru_cache
 
 from ingest.markdown import SectionSpan, section_spans
+from rag.scope import NUMBERED, section_number
 
-_NUMBERED = re.compile(r"\b(?:section|chapter|part)\s+(\d{1,3})\b", re.IGNORECASE)
 # A request about the outline has no other words than these ("what does section 9 cover?", "table of
 # contents"); "What does section 9 say about dropout?" is a question about dropout.
 _OUTLINE_WORDS = frozenset(
@@ -31,8 +31,8 @@ def asks_outline(question: str) -> tuple[bool, int]:
     >>> asks_outline("What does section 9 say about dropout?"), asks_outline("What is covered?")
     ((False, 0), (False, 0))
     """
-    found = _NUMBERED.search(question)
-    rest = _NUMBERED.sub(" ", question) if found else question
+    found = NUMBERED.search(question)
+    rest = NUMBERED.sub(" ", question) if found else question
     words = {w.lower().replace("’", "'") for w in _WORD.findall(rest)}
     if not words <= _OUTLINE_WORDS:
         return False, 0
@@ -41,15 +41,10 @@ def asks_outline(question: str) -> tuple[bool, int]:
     return bool(words & _WHOLE), 0
 
 
-def _number(span: SectionSpan) -> int:
-    match = re.match(r"Section (\d+)\b", span.path[0])
-    return int(match.group(1)) if match else 0
-
-
 @lru_cache(maxsize=2)
 def _spans(handbook: str) -> tuple[SectionSpan, ...]:
     """The numbered sections and the Quick Reference, parsed once per handbook text."""
-    return tuple(s for s in section_spans(handbook) if _number(s) or s.path[0] == "Quick Reference")
+    return tuple(s for s in section_spans(handbook) if section_number(s.path[0]) or s.path[0] == "Quick Reference")
 
 
 def outline(handbook: str, number: int) -> str:
@@ -59,15 +54,15 @@ def outline(handbook: str, number: int) -> str:
     if not tops:
         return "The handbook has no numbered sections to list."
     if number == 0:
-        numbered = sum(1 for s in tops if _number(s))
+        numbered = sum(1 for s in tops if section_number(s.path[0]))
         extra = " and a Quick Reference" if numbered < len(tops) else ""
         lines = [f"The handbook has {numbered} numbered sections{extra}:"]
         lines += [f"- {s.path[0]} (lines {s.line_start}-{s.line_end})" for s in tops]
         lines.append('Ask "what is in section 9?" for the topics of one.')
         return "\n".join(lines)
-    top = next((s for s in tops if _number(s) == number), None)
+    top = next((s for s in tops if section_number(s.path[0]) == number), None)
     if top is None:
-        numbers = sorted(_number(s) for s in tops if _number(s))
+        numbers = sorted(section_number(s.path[0]) for s in tops if section_number(s.path[0]))
         return f"The handbook's sections are numbered {numbers[0]} to {numbers[-1]}; there is no section {number}."
     subs = [s for s in spans if s.level == 3 and s.path[0] == top.path[0]]
     lines = [f"{top.path[0]} (lines {top.line_start}-{top.line_end}) covers:"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -17,16 +18,21 @@ from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from ingest.index import IndexStore
 from rag.adapter import entropy
-from rag.definition import asked_term, bank_term, row_terms, title_terms
+from rag.definition import asked_term, bank_term, mentioned, row_terms, title_terms
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.glossary import entries, expand
 from rag.rerank import DEPTH, Candidates, RerankModel, features, pool_of
+from rag.scope import ELSEWHERE, MISSING, TAUGHT, Scope, named_section, section_number
 from rag.spelling import Speller
 from rag.unknown import masked, unknown_word, vocabulary
 
 RETRIEVERS = ("dense", "bm25", "hybrid")
 WARM_BATCH = 128  # texts embedded per step of `Retriever.warm`, so it can stop between steps
+# A question naming no handbook term still asks about something: its words found in at most this many chunks
+# ("imbalanced" 5, "outlier" 6 of 145). The section it names must use one of them to be searched first.
+RARE_DF = 10
+_TERM = re.compile(r"[\w-]+")
 # Words that shape a question but name no topic: as BM25 terms they only add noise.
 QUESTION_WORDS = (
     "explain",
@@ -94,6 +100,7 @@ class RetrievalOptions:
     rerank: bool = True  # the fused top POOL reordered by the reranker (hybrid only, when one is loaded)
     glossary: bool = True  # BM25 also searches the terms of the glossary definitions closest to the question
     exclude_bank: bool = False  # leave out the question bank (the `heldout` eval)
+    scope: bool = True  # a section the question names ("section 9") is searched first (rag/scope.py)
 
 
 @dataclass
@@ -104,6 +111,7 @@ class Retrieval:
     build: str = ""  # the index build (collection) that answered
     unknown: str = ""  # the question's rarest word the handbook never uses (rag/unknown.py), or ""
     query: str = ""  # the question as searched when a typo was corrected to the handbook's word, else ""
+    scope: Scope | None = None  # the section the question names, and whether it was searched first
 
 
 @dataclass
@@ -153,6 +161,7 @@ class Retriever:
         pairs = store.all_chunks()
         self.chunks = [c for c, _ in pairs]
         self.bank = np.array([b for _, b in pairs], dtype=bool)
+        self.numbers = np.array([section_number(c.section_path[0]) for c in self.chunks])
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         got = store.collection().get(ids=[c.id for c in self.chunks], include=["embeddings"])
         by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
@@ -289,6 +298,8 @@ class Retriever:
         # Typos become the handbook's words (rag/spelling.py) for every caller: the CLI's `retrieve`, the eval
         # and the chat read "confussion matrix" alike, and `query` says what was searched.
         asked, question = question, self.speller.correct(question)
+        scope = named_section(question) if options.scope else None
+        corrected, question = question, scope.question if scope else question  # "section 9" is not a topic
         r = self._rank(question, options)
         allowed = ~self.bank if options.exclude_bank else np.ones(len(self.chunks), dtype=bool)
         best = float(r.similarity[allowed].max()) if allowed.any() else 0.0
@@ -302,7 +313,10 @@ class Retriever:
             # Re-rank the fused candidates for diversity; keep a few spares for merging.
             pool = fused[: max(options.k * 4, 10)]
             fused = [pool[j] for j in mmr(r.query, self.vectors[pool], len(pool), options.mmr_lambda)]
-        named = [i for i in self.named.get(asked_term(question), []) if allowed[i]]
+        if scope is not None:
+            scope, fused = self.scoped(scope, r, fused, allowed, options)
+        inside = self.numbers == scope.number if scope is not None and scope.status == TAUGHT else allowed
+        named = [i for i in self.named.get(asked_term(question), []) if allowed[i] and inside[i]]
         if named:  # a definition question: the chunks that define its term come first
             fused = [*named, *(i for i in fused if i not in named)]
         hits = self._to_hits(fused, r.similarity, options)
@@ -326,8 +340,47 @@ class Retriever:
             signals=signals,
             build=self.build,
             unknown=word,
-            query="" if question == asked else question,
+            query="" if corrected == asked else corrected,
+            scope=scope,
         )
+
+    def scoped(
+        self, scope: Scope, r: _Ranked, fused: list[int], allowed: np.ndarray, options: RetrievalOptions
+    ) -> tuple[Scope, list[int]]:
+        """The named section's verdict, and the ranking with its chunks first when it mentions what the
+        question asks about: a term the handbook names (a heading, a table's first column, a bank question), or,
+        where the question names none, one of its words rare in the handbook."""
+        present = sorted({int(n) for n in self.numbers if n})
+        inside = (self.numbers == scope.number) & allowed
+        if scope.number not in present:
+            return replace(scope, status=MISSING, numbers=(present[0], present[-1]) if present else (0, 0)), fused
+        title = self.chunks[int(np.argmax(self.numbers == scope.number))].section_path[0]
+        asks = mentioned(scope.question, self.named)
+        if asks:
+            text = "\n".join(f"{self.chunks[i].section}\n{self.chunks[i].text}" for i in np.flatnonzero(inside))
+            there = {t for t, _ in mentioned(text, [t for t, _ in asks])}
+            taught = bool(there)
+            terms = tuple(w for t, w in asks if (t in there) == taught)
+        else:
+            rare = {t for t in content_terms(scope.question) if 0 < self._df.get(t, 0) <= RARE_DF}
+            words = set().union(*(self._terms[i] for i in np.flatnonzero(inside)))
+            taught = not rare or bool(rare & words)
+            said = (w for w in _TERM.findall(scope.question) if content_terms(w) & rare)  # as the question writes them
+            terms = () if taught else tuple(dict.fromkeys(said))
+        if not (taught and inside.any()):
+            return replace(scope, status=ELSEWHERE, title=title, terms=terms), fused
+        dense = [int(i) for i in np.argsort(-r.ranking, kind="stable") if inside[i]]
+        bm25 = [int(i) for i in np.argsort(-r.bm25_scores, kind="stable") if inside[i] and r.bm25_scores[i] > 0]
+        local = [
+            i
+            for i, _ in reciprocal_rank_fusion(
+                [dense, bm25],
+                [options.dense_weight, options.bm25_weight],
+                k=options.rrf_k,
+                tie_break=dict(enumerate(r.ranking.tolist())),
+            )
+        ]
+        return replace(scope, status=TAUGHT, title=title, terms=terms), [*local, *(i for i in fused if not inside[i])]
 
     def _best(self, text: str, allowed: np.ndarray) -> float:
         """The best dense similarity of `text` over the allowed chunks (as `best` is taken in `_search`)."""

@@ -5,15 +5,17 @@ does, which is how declining recognises a topic the handbook lacks (rag/unknown.
 questions of eval/data/typos_s25.jsonl were declined, most with "the handbook never uses the word ...". A word
 is corrected when the handbook does not use it (in any inflection), English rarely does (Zipf < MAX_ZIPF:
 "salaries" or "dose" are words, not typos), it is written in lower case or capitalised (an acronym in
-capitals, "GELU", names something of its own, not "ReLU" misspelt), and a handbook word lies within
-MAX_EDITS (Damerau-Levenshtein: a letter dropped, doubled, changed, or two swapped); the handbook's most frequent
-such word wins.
+capitals, "GELU", or its plural, "GRUs", names something of its own, not "ReLU" misspelt), and a handbook word
+lies within MAX_EDITS (Damerau-Levenshtein: a letter dropped, doubled, changed, or two swapped); the handbook's
+most frequent such word wins.
 
     >>> speller = Speller(["Overfitting: the model memorizes training data. Attention weights the values."])
     >>> speller.correct("What is overfiting and how does atention work?")
     'What is overfitting and how does attention work?'
     >>> speller.correct("How does a Kalman filter track GELU?")
     'How does a Kalman filter track GELU?'
+    >>> speller.correct("What does the handbook say about GRUs?")  # not "gpus", one edit away
+    'What does the handbook say about GRUs?'
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class Speller:
 
     def _word(self, word: str) -> str:
         lower = word.lower()
-        if len(word) < MIN_LENGTH or word.isupper() or lower in self.counts or "'" in lower or "’" in lower:
+        acronym = word.isupper() or (word[-1] == "s" and word[:-1].isupper())  # "GELU", "GRUs"
+        if len(word) < MIN_LENGTH or acronym or lower in self.counts or "'" in lower or "’" in lower:
             return word
         if (self.vocabulary and known(lower, self.vocabulary)) or zipf(lower) >= MAX_ZIPF:
             return word

@@ -78,11 +78,16 @@ def masked(question: str, word: str) -> str:
 
 
 def unknown_word(question: str, vocab: frozenset[str]) -> tuple[str, float]:
-    """The question's word absent from `vocab` with the highest strength (5 - Zipf), as written, or ("", 0.0)."""
+    """The question's word absent from `vocab` with the highest strength (5 - Zipf), as written, or ("", 0.0).
+    An acronym's plural is its singular: Snowball keeps "grus" whole.
+
+    >>> unknown_word("How do GRUs work?", vocabulary(["GRU (Gated Recurrent Unit)"]))
+    ('', 0.0)
+    """
     best = ("", 0.0)
     for match in _WORD.finditer(question.replace("\u2019", "'")):  # a phone's apostrophe: "shouldn’t"
         raw = re.sub(r"'s$", "", match.group()).strip("'-")
-        word = raw.lower()
+        word = raw.lower()[:-1] if len(raw) > 2 and raw[-1] == "s" and raw[:-1].isupper() else raw.lower()
         parts = [p for p in re.split(r"[-']", word) if len(p) > 1]
         unknown = [p for p in parts if not known(p, vocab)]
         if len(word) < 3 or not unknown:

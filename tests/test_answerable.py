@@ -198,6 +198,45 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
     assert not topic.chat and not topic.declined and "neurons" in topic.evidence[0].passage.text
 
 
+def test_a_question_naming_a_section_is_answered_from_that_section(assistant):
+    """ "What does section 9 say about dropout?" showed the bank's Q20, and Section 9's Regularization table was
+    not even among the sources; "What does section 21 say backpropagation is?" was declined."""
+    from rag.scope import TAUGHT
+
+    answer = list(assistant.stream("What does section 9 say about dropout?", summary=False))[-1]
+    assert answer.scope.status == TAUGHT and answer.evidence_title == "From Section 9 — Deep Learning Fundamentals"
+    assert all(hit.chunk.section.startswith("Section 9 — ") for hit in answer.sources)
+    assert answer.evidence[0].passage.section.endswith("> Regularization Techniques")
+    assert "Dropout" in answer.evidence[0].passage.plain and not answer.scope_note
+    glossary = list(assistant.stream("What does section 21 say backpropagation is?", summary=False))[-1]
+    assert not glossary.declined and glossary.evidence[0].passage.plain.startswith("Term: Backpropagation;")
+    assert glossary.evidence[0].passage.section.startswith("Section 21 — ")
+
+
+def test_a_section_that_never_mentions_the_topic_says_so_and_shows_where_the_handbook_does(assistant):
+    from rag.scope import ELSEWHERE, MISSING
+
+    answer = list(assistant.stream("What does section 2 say about dropout?", summary=False))[-1]
+    assert answer.scope.status == ELSEWHERE and not answer.declined
+    note = 'Section 2 — Statistics & Probability does not mention "dropout"; below is where the handbook does.'
+    assert answer.scope_note == note and answer.shown().startswith(note)
+    assert "neurons" in answer.evidence[0].passage.plain and answer.evidence_title == "From the handbook"
+    missing = list(assistant.stream("What does section 30 say about dropout?", summary=False))[-1]
+    assert missing.scope.status == MISSING and not missing.declined
+    assert missing.to_dict()["scope"]["note"] == "The handbook's sections are numbered 1 to 22; there is no section 30."
+    assert "neurons" in missing.evidence[0].passage.plain
+    plain = list(assistant.stream("What is dropout?", summary=False))[-1]
+    assert plain.scope is None and "scope" not in plain.to_dict()
+
+
+def test_the_scope_module_s_examples():
+    import doctest
+
+    import rag.scope
+
+    assert doctest.testmod(rag.scope).failed == 0
+
+
 def test_a_decline_shows_what_the_handbook_says_about_a_rare_term_it_names(assistant):
     """The handbook does not teach how an SVM works, but a table has a row for it: the decline shows that row,
     not only section titles. A common word a row also names ("training") shows nothing: it names a topic

@@ -91,6 +91,25 @@ def test_the_row_that_answers_is_marked_in_a_table_printed_whole(cli_env):
     assert "Accuracy" not in {words[1] for words in marked}  # a row not chosen is not marked
 
 
+def test_a_section_that_never_mentions_the_topic_is_named_above_the_passages(cli_env):
+    out = hbrag(["ask", "--no-summary", "In section 10, what is said about LoRA?"], cli_env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert (
+        lines[0]
+        == 'Section 10 — Convolutional Neural Networks (CNN) does not mention "LoRA"; below is where the handbook does.'
+    )
+    assert lines[1] == "From the handbook:" and "Low-rank" in out.stdout
+    scoped = json.loads(hbrag(["ask", "--json", "--no-summary", "section 7: what's PCA for?"], cli_env).stdout)
+    assert scoped["scope"] == {
+        "section": 7,
+        "title": "Section 7 — Unsupervised Learning",
+        "status": "taught",
+        "note": "",
+    }
+    assert scoped["evidence"][0]["section"].startswith("Section 7 — Unsupervised Learning > ")
+
+
 def test_a_greeting_or_thanks_gets_a_reply_not_a_decline(cli_env, tmp_path):
     """ "hi" and "thanks!" were declined as topics the handbook lacks, with three unrelated sections listed."""
     out = hbrag(["ask", "hi"], cli_env)

@@ -217,6 +217,9 @@ def _print_evidence(answer: Any, lead: str = "\n") -> None:
 
     if not answer.evidence:
         return
+    if answer.scope_note:  # the section the question names does not mention it, or does not exist
+        click.echo(f"{lead}{answer.scope_note}")
+        lead = ""
     click.secho(f"{lead}{answer.evidence_title}:", bold=True)
     for n, e in enumerate(answer.shown_evidence, start=1):
         p = e.passage
