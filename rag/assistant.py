@@ -14,7 +14,7 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
-from rag.definition import asked_term, mentioned, names, row_terms
+from rag.definition import asked_term, label_terms, mentioned, names, row_terms
 from rag.evidence import (
     WHOLE_BLOCKS,
     Evidence,
@@ -406,8 +406,8 @@ class Assistant:
     def by_construction(self, question: str, evidence: list[Evidence]) -> tuple[list[Evidence], bool]:
         """The evidence, and whether it answers the question by construction: a bank question asked again (its
         answer is the first passage), a formula asked for and the row that writes it first, or "What is X?" with
-        a passage of the section titled X, or else a table row that names X, among the evidence, moved first
-        (rag/definition.py)."""
+        a passage of the section titled X, or else a table row that names X, or else a list item labelled X,
+        among the evidence, moved first (rag/definition.py)."""
         if evidence and evidence[0].passage.kind == "qa":
             return evidence, True
         if evidence and self.formula_row(question, evidence[0].passage):
@@ -418,6 +418,8 @@ class Assistant:
         if taught:
             return [taught[0], *(e for e in evidence if e is not taught[0])], True
         rows = [e for e in evidence if e.passage.kind in ("row", "table") and names(e.passage.plain, term)]
+        # Else a list item whose bold label is the term: "- **Elbow Method**: Plot inertia vs K".
+        rows = rows or [e for e in evidence if e.passage.kind == "item" and term in label_terms(e.passage.text)]
         if not rows:
             return evidence, False
         return [rows[0], *(e for e in evidence if e is not rows[0])], True

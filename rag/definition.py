@@ -15,9 +15,12 @@ from collections.abc import Iterable
 
 from ingest.markdown import table_pairs
 
-# "What is an RNN?", "What are GANs", "what's SHAP", "What does perplexity mean?", "Define latent space."
+# "What is an RNN?", "What are GANs", "what's SHAP", "What does perplexity mean?", "Define latent space.", and
+# "tell me about X", "What does the handbook say about X?" (a question naming a section reads so, rag/scope.py).
 _DEFINITION = re.compile(
-    r"^(?:what\s+(?:is|are|does)|what's|define|explain|meaning\s+of)\s+(?:an?\s+|the\s+)?"
+    r"^(?:what\s+does\s+(?:the\s+handbook|it)\s+say\s+about|(?:(?:can|could)\s+you\s+)?tell\s+me\s+about"
+    r"|what\s+can\s+you\s+tell\s+me\s+about|what\s+do\s+you\s+know\s+about"
+    r"|what\s+(?:is|are|does)|what's|define|explain|meaning\s+of)\s+(?:an?\s+|the\s+)?"
     r"(?P<subject>.+?)(?:\s+mean)?\s*[?.!]*$",
     re.IGNORECASE,
 )
@@ -64,6 +67,8 @@ def asked_term(question: str) -> str:
     ('gan', 'perplexity', '')
     >>> asked_term("early stopping"), asked_term("What is a p-value?") == asked_term("p value")
     ('early stopping', True)
+    >>> asked_term("What does the handbook say about early stopping?"), asked_term("tell me about GANs")
+    ('early stopping', 'gan')
     """
     match = _DEFINITION.match(question.strip())
     if match:
@@ -100,8 +105,21 @@ def names(plain: str, term: str) -> bool:
     False
     >>> names("Term: Autoencoder; Definition: ...", asked_term("What is a denoising autoencoder?"))
     False
+    >>> names("Technique: Oversampling (SMOTE); Description: ...", "smote")
+    True
     """
-    return bool(term) and any(_key(line.split("; ", 1)[0].partition(": ")[2]) == term for line in plain.splitlines())
+    firsts = (line.split("; ", 1)[0].partition(": ")[2] for line in plain.splitlines())
+    return bool(term) and any(term in _aliases(first) for first in firsts)
+
+
+_GLOSS = re.compile(r"\(([A-Z]{3,}s?)\)\s*$")  # "Oversampling (SMOTE)"; not "Bias (ML)"
+
+
+def _aliases(cell: str) -> set[str]:
+    """The terms a table's first cell names: the cell without its gloss, and the gloss too when it is an acronym
+    of three capitals or more ("Oversampling (SMOTE)" names SMOTE, which the handbook's lists define again)."""
+    gloss = _GLOSS.search(cell.replace("**", ""))
+    return {_key(cell), *([_key(gloss.group(1))] if gloss else [])}
 
 
 _ACRONYM = re.compile(r"[A-Z][A-Za-z]*[A-Z]s?")  # GANs, LSTM, ViT; not PyTorch
@@ -131,7 +149,22 @@ def row_terms(text: str) -> set[str]:
     >>> sorted(row_terms("| Method | Type |\\n|:---|:---|\\n| **PCA** | Linear |\\n| **UMAP** | Non-linear |"))
     ['pca', 'umap']
     """
-    return {_key(term) for _, term, _ in table_pairs(text)}
+    return {alias for _, term, _ in table_pairs(text) for alias in _aliases(term)}
+
+
+# A list item that defines its bold label: "- **Elbow Method**: Plot inertia vs K", "3. **SMOTE**: Synthetic ...".
+_LABEL = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+\*\*(?P<term>[^*\n]+?):?\*\*:?\s+\S", re.MULTILINE)
+
+
+def label_terms(text: str) -> set[str]:
+    """The terms (as `_key` writes them) a text's list items define by their bold label.
+
+    >>> sorted(label_terms("**Choosing K**:\\n- **Elbow Method**: Plot inertia\\n- **Silhouette Score**: cohesion"))
+    ['elbow method', 'silhouette score']
+    >>> label_terms("**Solutions**: ReLU, residual connections")
+    set()
+    """
+    return {_key(m.group("term")) for m in _LABEL.finditer(text)}
 
 
 def mentioned(question: str, terms: Iterable[str]) -> list[tuple[str, str]]:

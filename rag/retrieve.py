@@ -18,7 +18,7 @@ from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from ingest.index import IndexStore
 from rag.adapter import entropy
-from rag.definition import asked_term, bank_term, mentioned, row_terms, title_terms
+from rag.definition import asked_term, bank_term, label_terms, mentioned, row_terms, title_terms
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.glossary import entries, expand
@@ -191,6 +191,15 @@ class Retriever:
         for i, c in enumerate(self.chunks):
             for term in row_terms(c.text):
                 self.named.setdefault(term, []).append(i)
+        # Last, and only for a term nothing above names: the list items that define it by their bold label
+        # ("- **Elbow Method**: Plot inertia vs K"). "Regularization" also labels an item of the bias scenario,
+        # which is not where the handbook teaches it.
+        labelled: dict[str, list[int]] = {}
+        for i, c in enumerate(self.chunks):
+            for term in label_terms(c.text):
+                if term not in self.named:
+                    labelled.setdefault(term, []).append(i)
+        self.named.update(labelled)
         glossary = entries(self.chunks)
         self._glossary_terms = [term for term, _ in glossary]
         self._glossary_texts = [text for _, text in glossary]

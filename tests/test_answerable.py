@@ -198,6 +198,23 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
     assert not topic.chat and not topic.declined and "neurons" in topic.evidence[0].passage.text
 
 
+@pytest.mark.parametrize(
+    ("question", "lead"),
+    [
+        ("what is the elbow method?", 'Choosing K (K-Means): Elbow Method: Plot inertia vs K, look for "elbow"'),
+        ("What is mode collapse?", "Challenges: Mode Collapse: Generator produces limited variety of samples."),
+        ("What does the handbook say about early stopping?", "Technique: Early Stopping; Description: Stop when"),
+        ("smote", "Technique: Oversampling (SMOTE); Description: Generate synthetic minority samples"),
+    ],
+)
+def test_a_term_defined_by_a_bold_list_label_is_answered_by_its_item(assistant, question, lead):
+    """ "what is the elbow method?" was declined, and "What is mode collapse?" opened on the glossary: the handbook
+    defines them only as list items ("- **Elbow Method**: Plot inertia vs K"). "What does the handbook say
+    about X?" asks what "What is X?" asks. A term a table's row names ("Oversampling (SMOTE)") keeps its row."""
+    answer = list(assistant.stream(question, summary=False))[-1]
+    assert not answer.declined and answer.evidence[0].passage.plain.startswith(lead)
+
+
 def test_a_question_naming_a_section_is_answered_from_that_section(assistant):
     """ "What does section 9 say about dropout?" showed the bank's Q20, and Section 9's Regularization table was
     not even among the sources; "What does section 21 say backpropagation is?" was declined."""
