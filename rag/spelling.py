@@ -16,6 +16,8 @@ most frequent such word wins.
     'How does a Kalman filter track GELU?'
     >>> speller.correct("What does the handbook say about GRUs?")  # not "gpus", one edit away
     'What does the handbook say about GRUs?'
+    >>> Speller(["Tune the model, tune it again, then plot it with t-SNE."]).correct("what is tsne")
+    'what is t-sne'
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class Speller:
         self.counts = Counter(w for text in texts for w in _WORD.findall(text.lower()) if len(w) >= MIN_LENGTH)
         self.words = sorted(self.counts)
         self.vocabulary = vocabulary  # the stems of rag/unknown.py: an inflection the handbook lacks is no typo
+        # A hyphenated word written without its hyphen ("tsne" for "t-SNE") is that word, before any other one
+        # edit away: "tune" is used more often, and won.
+        self.joined = {w.replace("-", ""): w for w in self.words if "-" in w}
 
     def correct(self, question: str) -> str:
         """The question with each typo replaced by the handbook's word (as the handbook writes it: lower case)."""
@@ -56,6 +61,8 @@ class Speller:
             return word
         if (self.vocabulary and known(lower, self.vocabulary)) or zipf(lower) >= MAX_ZIPF:
             return word
+        if lower in self.joined:
+            return self.joined[lower]
         near = process.extract(
             lower, self.words, scorer=DamerauLevenshtein.distance, score_cutoff=MAX_EDITS, limit=None
         )
