@@ -6,8 +6,8 @@
     python -m benchmarks.shown diff before.json after.json
 
 A record holds, per question of `eval/data/*.jsonl` (the grading set aside), whether it was declined and the
-passages shown under "From the handbook" (section, kind, text), with the model off: the evidence is what a
-change to retrieval or evidence selection moves, and it is deterministic.
+passages shown under "From the handbook" (section, kind, text, and a table's marked rows), with the model off:
+the evidence is what a change to retrieval or evidence selection moves, and it is deterministic.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ def record(out: Path) -> None:
     shown: dict[str, Any] = {}
     for key, question in tqdm(labelled_questions(), desc="questions", unit="q"):
         *_, last = assistant.stream(question, summary=False)
-        passages = [[e.passage.section, e.passage.kind, e.passage.text] for e in last.shown_evidence]
+        passages = [
+            [e.passage.section, e.passage.kind, e.passage.text, list(e.passage.marked)] for e in last.shown_evidence
+        ]
         shown[key] = {"q": question, "declined": last.declined, "shown": passages}
     out.write_text(json.dumps(shown, ensure_ascii=False, indent=0), encoding="utf-8")
     print(f"{len(shown)} questions recorded in {out}")

@@ -125,6 +125,14 @@ def _without_model(started: float, retrieve_ms: float) -> dict[str, float]:
     }
 
 
+def first(lead: Evidence, evidence: list[Evidence]) -> list[Evidence]:
+    """`lead` moved first; the row that defines a term leads alone from its table, which is shown whole with
+    that row marked: "What does section 9 say about dropout?" marked L1, Dropout and Early Stopping, and the
+    model read all three."""
+    p = lead.passage
+    return [lead, *(e for e in evidence if e is not lead and not (p.table and e.passage.table_lines == p.table_lines))]
+
+
 @dataclass(frozen=True)
 class Answer:
     """An answer as it grows: `delta` is what the last step added; `done` marks the final one.
@@ -422,7 +430,7 @@ class Assistant:
         rows = rows or [e for e in evidence if e.passage.kind == "item" and term in label_terms(e.passage.text)]
         if not rows:
             return evidence, False
-        return [rows[0], *(e for e in evidence if e is not rows[0])], True
+        return first(rows[0], evidence), True
 
     @staticmethod
     def in_scope(scope: Scope, evidence: list[Evidence]) -> tuple[list[Evidence], bool]:
@@ -432,6 +440,7 @@ class Assistant:
         lead = next((e for e in evidence if scope.shows(f"{e.passage.section}\n{e.passage.plain}")), None)
         if lead is None:
             return evidence, False
+        # Its table's other rows stay: "which vector databases does section 18 list" asks for them all.
         return [lead, *(e for e in evidence if e is not lead)], True
 
     def formula_row(self, question: str, passage: Passage) -> bool:

@@ -225,6 +225,9 @@ def test_a_question_naming_a_section_is_answered_from_that_section(assistant):
     assert all(hit.chunk.section.startswith("Section 9 — ") for hit in answer.sources)
     assert answer.evidence[0].passage.section.endswith("> Regularization Techniques")
     assert "Dropout" in answer.evidence[0].passage.plain and not answer.scope_note
+    # The table is shown whole with the Dropout row alone marked (L1 and Early Stopping were marked too).
+    shown = answer.shown_evidence[0].passage
+    assert [shown.table.splitlines()[m - shown.table_lines[0]].split("|")[1] for m in shown.marked] == [" **Dropout** "]
     glossary = list(assistant.stream("What does section 21 say backpropagation is?", summary=False))[-1]
     assert not glossary.declined and glossary.evidence[0].passage.plain.startswith("Term: Backpropagation;")
     assert glossary.evidence[0].passage.section.startswith("Section 21 — ")
