@@ -20,7 +20,7 @@ from ingest.markdown import table_pairs
 _DEFINITION = re.compile(
     r"^(?:what\s+does\s+(?:the\s+handbook|it)\s+say\s+about|(?:(?:can|could)\s+you\s+)?tell\s+me\s+about"
     r"|what\s+can\s+you\s+tell\s+me\s+about|what\s+do\s+you\s+know\s+about"
-    r"|what\s+(?:is|are|does)|what's|define|explain|meaning\s+of)\s+(?:an?\s+|the\s+)?"
+    r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|meaning\s+of)\s+(?:an?\s+|the\s+)?"
     r"(?P<subject>.+?)(?:\s+mean)?\s*[?.!]*$",
     re.IGNORECASE,
 )
@@ -69,6 +69,8 @@ def asked_term(question: str) -> str:
     ('early stopping', True)
     >>> asked_term("What does the handbook say about early stopping?"), asked_term("tell me about GANs")
     ('early stopping', 'gan')
+    >>> asked_term("list all the activation functions") == asked_term("What are the activation functions?")
+    True
     """
     match = _DEFINITION.match(question.strip())
     if match:

@@ -215,6 +215,13 @@ def test_a_term_defined_by_a_bold_list_label_is_answered_by_its_item(assistant, 
     assert not answer.declined and answer.evidence[0].passage.plain.startswith(lead)
 
 
+def test_list_all_the_x_is_answered_by_the_section_titled_x(assistant):
+    """ "list all the activation functions" showed Q16's "Without activation functions, neural networks are just
+    linear transformations", not Section 9's table of them."""
+    answer = list(assistant.stream("list all the activation functions", summary=False))[-1]
+    assert answer.evidence[0].passage.section == "Section 9 — Deep Learning Fundamentals > Activation Functions"
+
+
 def test_a_question_naming_a_section_is_answered_from_that_section(assistant):
     """ "What does section 9 say about dropout?" showed the bank's Q20, and Section 9's Regularization table was
     not even among the sources; "What does section 21 say backpropagation is?" was declined."""
