@@ -357,8 +357,8 @@ class Retriever:
         self, scope: Scope, r: _Ranked, fused: list[int], allowed: np.ndarray, options: RetrievalOptions
     ) -> tuple[Scope, list[int]]:
         """The named section's verdict, and the ranking with its chunks first when it mentions what the
-        question asks about: a term the handbook names (a heading, a table's first column, a bank question), or,
-        where the question names none, one of its words rare in the handbook."""
+        question asks about: a term the handbook names (a heading, a table's first column, a bank question, a
+        list's bold label), or, where the question names none, one of its words rare in the handbook."""
         present = sorted({int(n) for n in self.numbers if n})
         inside = (self.numbers == scope.number) & allowed
         if scope.number not in present:
@@ -369,11 +369,11 @@ class Retriever:
             text = "\n".join(f"{self.chunks[i].section}\n{self.chunks[i].text}" for i in np.flatnonzero(inside))
             there = {t for t, _ in mentioned(text, [t for t, _ in asks])}
             taught = bool(there)
-            terms = tuple(w for t, w in asks if (t in there) == taught)
+            keys, terms = zip(*((t, w) for t, w in asks if (t in there) == taught), strict=True)
         else:
             rare = {t for t in content_terms(scope.question) if 0 < self._df.get(t, 0) <= RARE_DF}
             words = set().union(*(self._terms[i] for i in np.flatnonzero(inside)))
-            taught = not rare or bool(rare & words)
+            taught, keys = not rare or bool(rare & words), ()
             said = (w for w in _TERM.findall(scope.question) if content_terms(w) & rare)  # as the question writes them
             terms = () if taught else tuple(dict.fromkeys(said))
         if not (taught and inside.any()):
@@ -389,7 +389,8 @@ class Retriever:
                 tie_break=dict(enumerate(r.ranking.tolist())),
             )
         ]
-        return replace(scope, status=TAUGHT, title=title, terms=terms), [*local, *(i for i in fused if not inside[i])]
+        scope = replace(scope, status=TAUGHT, title=title, terms=terms, keys=keys)
+        return scope, [*local, *(i for i in fused if not inside[i])]
 
     def _best(self, text: str, allowed: np.ndarray) -> float:
         """The best dense similarity of `text` over the allowed chunks (as `best` is taken in `_search`)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.definition import _key, mentioned
+from rag.definition import mentioned
 
 _NAMED = r"(?:section|sec\.?|chapter|§)\s*(\d{1,3})\b"
 NUMBERED = re.compile(_NAMED, re.IGNORECASE)
@@ -38,6 +38,7 @@ class Scope:
     title: str = ""  # the section's heading ("Section 9 — Deep Learning Fundamentals"), when it exists
     terms: tuple[str, ...] = ()  # the handbook's terms the question names, as it writes them, that the section
     # mentions (TAUGHT) or never does (ELSEWHERE)
+    keys: tuple[str, ...] = ()  # the same terms as the handbook's index of terms writes them (rag/definition.py)
     numbers: tuple[int, int] = (0, 0)  # the handbook's first and last section numbers (for MISSING)
 
     def note(self) -> str:
@@ -54,7 +55,7 @@ class Scope:
         """Whether a passage of the section searched first (its heading path and text) names a term the question
         asks about: "What does section 21 say backpropagation is?" is answered by the glossary's Backpropagation
         row by construction."""
-        return self.status == TAUGHT and bool(self.terms) and bool(mentioned(text, [_key(t) for t in self.terms]))
+        return self.status == TAUGHT and bool(self.keys) and bool(mentioned(text, self.keys))
 
     def to_dict(self) -> dict[str, object]:
         return {"section": self.number, "title": self.title, "status": self.status, "note": self.note()}
