@@ -331,7 +331,7 @@ class Assistant:
         started = time.perf_counter()
         question = clean_question(question, self.settings.max_question_chars)
         chat, text = reply(question)
-        wanted, number = asks_outline(question)
+        wanted, number = asks_outline(question, self.retriever.titles)
         if wanted and self.handbook_lines:  # "what's in section 9?": the handbook's own outline (rag/outline.py)
             chat, text = "outline", outline("\n".join(self.handbook_lines), number)
         if chat:  # "hi", "thanks!", "quiz me on statistics": a reply, not a search that declines them

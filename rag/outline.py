@@ -7,10 +7,11 @@ each of which can be asked about by name.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 
 from ingest.markdown import SectionSpan, section_spans
-from rag.scope import NUMBERED, section_number
+from rag.scope import named_section, section_number
 
 # A request about the outline has no other words than these ("what does section 9 cover?", "table of
 # contents"); "What does section 9 say about dropout?" is a question about dropout.
@@ -23,21 +24,24 @@ _WHOLE = frozenset({"handbook", "book", "guide", "topics", "contents", "sections
 _WORD = re.compile(r"[\w'’]+")
 
 
-def asks_outline(question: str) -> tuple[bool, int]:
-    """Whether a question asks for the outline, and of which numbered section (0: the whole handbook).
+def asks_outline(question: str, titles: Mapping[int, str] | None = None) -> tuple[bool, int]:
+    """Whether a question asks for the outline, and of which section (0: the whole handbook), named by number or
+    by its title's words among `titles` (rag/scope.py).
 
     >>> asks_outline("summarize section 9"), asks_outline("What topics does the handbook cover?")
     ((True, 9), (True, 0))
     >>> asks_outline("What does section 9 say about dropout?"), asks_outline("What is covered?")
     ((False, 0), (False, 0))
+    >>> asks_outline("what's in the NLP section?", {12: "Section 12 — Natural Language Processing (NLP)"})
+    (True, 12)
     """
-    found = NUMBERED.search(question)
-    rest = NUMBERED.sub(" ", question) if found else question
+    scope = named_section(question, titles)
+    rest = scope.question if scope else question
     words = {w.lower().replace("’", "'") for w in _WORD.findall(rest)}
     if not words <= _OUTLINE_WORDS:
         return False, 0
-    if found:
-        return True, int(found.group(1))
+    if scope:
+        return True, scope.number
     return bool(words & _WHOLE), 0
 
 

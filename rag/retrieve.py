@@ -162,6 +162,7 @@ class Retriever:
         self.chunks = [c for c, _ in pairs]
         self.bank = np.array([b for _, b in pairs], dtype=bool)
         self.numbers = np.array([section_number(c.section_path[0]) for c in self.chunks])
+        self.titles = {int(n): c.section_path[0] for n, c in zip(self.numbers, self.chunks, strict=True) if n}
         self.position = {c.id: i for i, c in enumerate(self.chunks)}
         got = store.collection().get(ids=[c.id for c in self.chunks], include=["embeddings"])
         by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
@@ -307,7 +308,7 @@ class Retriever:
         # Typos become the handbook's words (rag/spelling.py) for every caller: the CLI's `retrieve`, the eval
         # and the chat read "confussion matrix" alike, and `query` says what was searched.
         asked, question = question, self.speller.correct(question)
-        scope = named_section(question) if options.scope else None
+        scope = named_section(question, self.titles) if options.scope else None
         corrected, question = question, scope.question if scope else question  # "section 9" is not a topic
         r = self._rank(question, options)
         allowed = ~self.bank if options.exclude_bank else np.ones(len(self.chunks), dtype=bool)

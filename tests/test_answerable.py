@@ -256,6 +256,21 @@ def test_a_section_that_never_mentions_the_topic_says_so_and_shows_where_the_han
     assert plain.scope is None and "scope" not in plain.to_dict()
 
 
+def test_a_section_named_by_its_title_is_searched_first(assistant):
+    """ "What does the deep learning section say about batch normalization?" opened on the bank's Q19, and
+    "According to the glossary, what is an embedding?" on the glossary's S-Z table; "summarize the deep learning
+    section" showed passages, not the section's outline."""
+    answer = list(assistant.stream("What does the deep learning section say about batch normalization?", summary=False))
+    assert answer[-1].scope.number == 9 and answer[-1].evidence_title == "From Section 9 — Deep Learning Fundamentals"
+    assert answer[-1].evidence[0].passage.plain.startswith("Technique: Batch Normalization;")
+    glossary = list(assistant.stream("According to the glossary, what is an embedding?", summary=False))[-1]
+    assert glossary.evidence[0].passage.plain.startswith("Term: Embedding;")
+    outline = list(assistant.stream("summarize the deep learning section", summary=False))[-1]
+    assert outline.chat == "outline" and outline.text.startswith("Section 9 — Deep Learning Fundamentals (lines 787-")
+    several = list(assistant.stream("What does the learning section say about dropout?", summary=False))[-1]
+    assert several.scope is None  # "learning" names Sections 6, 7 and 9: no section is searched first
+
+
 def test_the_scope_module_s_examples():
     import doctest
 
