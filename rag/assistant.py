@@ -19,6 +19,7 @@ from rag.evidence import (
     WHOLE_BLOCKS,
     Evidence,
     Passage,
+    asks_for_list,
     choose_evidence,
     marked_markdown,
     passages,
@@ -174,7 +175,7 @@ class Answer:
     def shown_evidence(self) -> list[Evidence]:
         """The evidence as the learner reads it: a row of a small table shown as its whole table
         (rag/evidence.py: `whole_tables`). `evidence` stays what the model read: [1] is first in both."""
-        return whole_tables(self.evidence)
+        return whole_tables(self.evidence, mark=not asks_for_list(self.question))
 
     def cited_sources(self) -> list[int]:
         return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]

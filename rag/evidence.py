@@ -528,9 +528,10 @@ def merge_lists(chosen: Sequence[Evidence], pool: Sequence[Passage] = ()) -> lis
     return out
 
 
-def whole_tables(evidence: Sequence[Evidence]) -> list[Evidence]:
+def whole_tables(evidence: Sequence[Evidence], mark: bool = True) -> list[Evidence]:
     """The evidence as shown: a row of a small table becomes the whole table (kind "table", its lines from
-    header to last row), and a later row of a table already shown is not shown again.
+    header to last row), and a later row of a table already shown is not shown again. The rows chosen are
+    marked, unless `mark` is false: asked to list (`asks_for_list`), every row answers.
 
     The model still reads the chosen rows one by one (`plain`), as before: given a table it picks a row no
     better than the score does, and its checked sentence cites [1] alone, which stays first."""
@@ -541,7 +542,8 @@ def whole_tables(evidence: Sequence[Evidence]) -> list[Evidence]:
             shown = next((i for i, o in enumerate(out) if o.passage.table_lines == p.table_lines), None)
             if shown is not None:  # the table is shown already: its row is marked there
                 o = out[shown]
-                out[shown] = Evidence(replace(o.passage, marked=(*o.passage.marked, p.line_start)), o.score)
+                marked = (*o.passage.marked, p.line_start) if mark else ()
+                out[shown] = Evidence(replace(o.passage, marked=marked), o.score)
                 continue
             p = replace(
                 p,
@@ -549,7 +551,7 @@ def whole_tables(evidence: Sequence[Evidence]) -> list[Evidence]:
                 text=p.table,
                 line_start=p.table_lines[0],
                 line_end=p.table_lines[1],
-                marked=(p.line_start,),
+                marked=(p.line_start,) if mark else (),
             )
         out.append(Evidence(p, e.score))
     return out
@@ -604,6 +606,28 @@ def asks_for_code(question: str) -> bool:
     (False, False)
     """
     return bool(_CODE_REQUEST.search(question))
+
+
+# "list the activation functions", "what kinds of drift are there?", "which optimizers does the handbook cover?"
+_LIST_REQUEST = re.compile(
+    r"^\s*(?:please\s+)?(?:list|name|enumerate)\b|\b(?:types|kinds|sorts)\s+of\b"
+    r"|\bwhat\s+(?:[\w-]+\s+){1,3}are\s+there\b"
+    r"|\bwhich\s+(?:[\w-]+\s+){1,3}(?:are\s+there|are\s+(?:covered|listed)"
+    r"|does\s+(?:the\s+handbook|it|section\s+\d+)\s+(?:list|cover|mention|describe))\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_list(question: str) -> bool:
+    """Whether the learner asks for a list ("which vector databases does section 18 list"): a table shown whole
+    answers with every row, and marking the three the evidence chose would say the others do not count.
+
+    >>> asks_for_list("list the activation functions"), asks_for_list("What kinds of drift are there?")
+    (True, True)
+    >>> asks_for_list("which optimizers does the handbook cover?"), asks_for_list("What is data drift?")
+    (True, False)
+    """
+    return bool(_LIST_REQUEST.search(question))
 
 
 def _names_subject(p: Passage, subject: list[str]) -> int:

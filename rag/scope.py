@@ -1,8 +1,8 @@
 """A question that names a section: "What does section 9 say about dropout?", "In the NLP section, ...".
 
-A learner reading the handbook refers to it by its numbers or its titles. Searched like any question, that one was answered
-from the bank's Q20, and Section 9's own Regularization Techniques table was not even among the sources. The
-named section is searched first when it mentions what the question asks about; when it does not ("What does
+A learner reading the handbook refers to it by its numbers or its titles. Searched like any question, that
+one was answered from the bank's Q20, and Section 9's own Regularization Techniques table was not even among the
+sources. The named section is searched first when it mentions what the question asks about; when it does not ("What does
 section 2 say about dropout?"), the answer says so and shows where the handbook does teach it, and a number the
 handbook lacks gets its range. A title's words must name one section alone: "the learning section" (6, 7 or 9?)
 names none, and the question is searched as written.

@@ -167,6 +167,21 @@ def test_the_rows_chosen_from_a_table_shown_whole_are_marked():
     assert [line.split()[1] for line in marked_table(only) if line.startswith(MARK)] == ["Poisson"]
 
 
+def test_a_table_shown_for_a_list_request_marks_no_row():
+    """ "which vector databases does section 18 list" marked three of its six databases, as if the others did not
+    count: asked for a list, the whole table answers, shown unmarked."""
+    from rag.assistant import Answer
+    from rag.evidence import MARK
+
+    poisson, binomial = [p for p in passages(TABLE) if p.kind == "row"]
+    rows = [Evidence(binomial, 0.8), Evidence(poisson, 0.7)]
+    listed = Answer("Which distributions are there?", evidence=rows)
+    assert listed.shown_evidence[0].passage.marked == () and listed.to_dict()["evidence"][0]["marked"] == []
+    assert MARK not in listed.evidence_markdown() and listed.shown_evidence[0].passage.kind == "table"
+    asked = Answer("When is the Poisson distribution used?", evidence=rows)
+    assert asked.shown_evidence[0].passage.marked == (binomial.line_start, poisson.line_start)
+
+
 def test_a_table_reads_its_escaped_pipes_and_prints_aligned_for_a_terminal():
     """ "Σ\\|y - ŷ\\| / n" is one cell (the handbook escapes the pipes of absolute values): read with its header,
     and printed in aligned columns without Markdown for the CLI."""
