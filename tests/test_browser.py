@@ -137,6 +137,15 @@ def test_a_small_table_renders_whole_as_a_table(browser, served):
     page.close()
 
 
+def test_a_section_that_never_mentions_the_topic_says_so_above_the_passages(browser, served):
+    """ "What does section 2 say about dropout?" was answered from Q20 as if Section 2 taught it."""
+    page, bot = _ask(browser, served, "What does section 2 say about dropout?")
+    text = bot.inner_text()
+    note = 'Section 2 — Statistics & Probability does not mention "dropout"; below is where the handbook does.'
+    assert note in text and text.index(note) < text.index("From the handbook") < text.index("neurons")
+    page.close()
+
+
 def test_a_learner_overrules_the_grade_in_the_study_tab(browser, served):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(served, wait_until="domcontentloaded", timeout=120_000)
