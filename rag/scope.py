@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rag.definition import mentioned
 
-_NUMBER = r"(?:section|sec\.?|chapter|§)\s*(?P<number>\d{1,3})\b"
+_NUMBER = r"(?:section|sec\.?|chapter|§)\s*(?P<number>\d{1,3})(?:\.\d+)*\b"  # "section 5.2" is in section 5
 NUMBERED = re.compile(_NUMBER.replace("?P<number>", ""), re.IGNORECASE)
 _WORDS = r"(?P<name>(?:(?!the\b)[\w&/-]+\s+){0,3}?(?!the\b)[\w&/-]+)"
 # "section 9", "sec 7", "§3"; "the deep learning section", "the section on model deployment", "the glossary".
@@ -86,6 +86,8 @@ def named_section(question: str, titles: Mapping[int, str] | None = None) -> Sco
     (9, 'What does the handbook say about dropout?')
     >>> named_section("What does the learning section say?", titles), named_section("What is dropout?", titles)
     (None, None)
+    >>> named_section("What does section 5.2 say about scaling?").question
+    'What does the handbook say about scaling?'
     """
     for pattern, instead in ((_LEADING, ""), (_TRAILING, ""), (_INSIDE, "the handbook")):
         found = pattern.search(question)
@@ -106,8 +108,9 @@ def _number(found: re.Match[str], titles: Mapping[int, str]) -> int:
 
 
 def _words(text: str) -> set[str]:
-    """A title's words, lower case and singular ("LLMs" is "llm"), "&" and brackets dropped."""
-    return {re.sub(r"(?<=\w{3})s$", "", w) for w in re.findall(r"[\w/-]+", text.lower())}
+    """A title's words, lower case and singular ("LLMs" is "llm"), "&", "/" and brackets dropped: "the ML
+    section" names both "Mathematics for ML" and "ML/AI Tools & Frameworks", so neither."""
+    return {re.sub(r"(?<=\w{3})s$", "", w) for w in re.findall(r"[\w-]+", text.lower())}
 
 
 def section_number(heading: str) -> int:
