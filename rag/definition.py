@@ -109,9 +109,16 @@ def names(plain: str, term: str) -> bool:
     False
     >>> names("Technique: Oversampling (SMOTE); Description: ...", "smote")
     True
+    >>> names("Aspect: Overfitting; Bagging: Less prone; Boosting: Can overfit", "overfitting")
+    False
     """
-    firsts = (line.split("; ", 1)[0].partition(": ")[2] for line in plain.splitlines())
-    return bool(term) and any(term in _aliases(first) for first in firsts)
+    cells = (line.split("; ", 1)[0].partition(": ") for line in plain.splitlines())
+    return bool(term) and any(term in _aliases(first) and _key(head) not in _ASPECTS for head, _, first in cells)
+
+
+# A table whose first column lists aspects compares the things its other columns name ("| Aspect | Bagging |
+# Boosting |"): its "Overfitting" row says how bagging and boosting fare, not what overfitting is.
+_ASPECTS = frozenset({"aspect", "criterion", "criteria"})
 
 
 _GLOSS = re.compile(r"\(([A-Z]{3,}s?)\)\s*$")  # "Oversampling (SMOTE)"; not "Bias (ML)"
@@ -146,12 +153,19 @@ def title_terms(heading: str) -> set[str]:
 
 
 def row_terms(text: str) -> set[str]:
-    """The terms (as `_key` writes them) a text's tables name in the first column of their body rows.
+    """The terms (as `_key` writes them) a text's tables name in the first column of their body rows (not the
+    aspects of a comparison: `_ASPECTS`).
 
     >>> sorted(row_terms("| Method | Type |\\n|:---|:---|\\n| **PCA** | Linear |\\n| **UMAP** | Non-linear |"))
     ['pca', 'umap']
+    >>> row_terms("| Aspect | Bagging | Boosting |\\n|:---|:---|:---|\\n| **Overfitting** | Less prone | Can overfit |")
+    set()
     """
-    return {alias for _, term, _ in table_pairs(text) for alias in _aliases(term)}
+    terms: set[str] = set()
+    for table in re.findall(r"(?:^\|.*(?:\n|$))+", text, re.MULTILINE):
+        if _key(table.split("|")[1]) not in _ASPECTS:
+            terms |= {alias for _, term, _ in table_pairs(table) for alias in _aliases(term)}
+    return terms
 
 
 # A list item that defines its bold label: "- **Elbow Method**: Plot inertia vs K", "3. **SMOTE**: Synthetic ...".

@@ -215,6 +215,13 @@ def test_a_term_defined_by_a_bold_list_label_is_answered_by_its_item(assistant, 
     assert not answer.declined and answer.evidence[0].passage.plain.startswith(lead)
 
 
+def test_an_aspect_a_table_compares_is_not_a_term_it_defines(assistant):
+    """ "What is overfitting?" opened on Bagging vs Boosting's row "Overfitting: Less prone / Can overfit", which
+    says how the two methods fare, not what overfitting is; the glossary defines it."""
+    answer = list(assistant.stream("What is overfitting?", summary=False))[-1]
+    assert answer.evidence[0].passage.plain.startswith("Term: Overfitting; Definition: Model memorizes")
+
+
 def test_list_all_the_x_is_answered_by_the_section_titled_x(assistant):
     """ "list all the activation functions" showed Q16's "Without activation functions, neural networks are just
     linear transformations", not Section 9's table of them."""
