@@ -21,7 +21,7 @@ _DEFINITION = re.compile(
     r"^(?:what\s+does\s+(?:the\s+handbook|it)\s+say\s+about|(?:(?:can|could)\s+you\s+)?tell\s+me\s+about"
     r"|what\s+can\s+you\s+tell\s+me\s+about|what\s+do\s+you\s+know\s+about"
     r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|meaning\s+of)\s+(?:an?\s+|the\s+)?"
-    r"(?P<subject>.+?)(?:\s+mean)?\s*[?.!]*$",
+    r"(?P<subject>.+?)(?:\s+mean|\s+(?:used\s+)?for)?\s*[?.!]*$",
     re.IGNORECASE,
 )
 
@@ -71,6 +71,8 @@ def asked_term(question: str) -> str:
     ('early stopping', 'gan')
     >>> asked_term("list all the activation functions") == asked_term("What are the activation functions?")
     True
+    >>> asked_term("what's the elbow method for?"), asked_term("What is PCA used for?")
+    ('elbow method', 'pca')
     """
     match = _DEFINITION.match(question.strip())
     if match:

@@ -202,6 +202,7 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
     ("question", "lead"),
     [
         ("what is the elbow method?", 'Choosing K (K-Means): Elbow Method: Plot inertia vs K, look for "elbow"'),
+        ("what's the elbow method for?", 'Choosing K (K-Means): Elbow Method: Plot inertia vs K, look for "elbow"'),
         ("What is mode collapse?", "Challenges: Mode Collapse: Generator produces limited variety of samples."),
         ("What does the handbook say about early stopping?", "Technique: Early Stopping; Description: Stop when"),
         ("smote", "Technique: Oversampling (SMOTE); Description: Generate synthetic minority samples"),
