@@ -360,11 +360,11 @@ class Retriever:
         """The named section's verdict, and the ranking with its chunks first when it mentions what the
         question asks about: a term the handbook names (a heading, a table's first column, a bank question, a
         list's bold label), or, where the question names none, one of its words rare in the handbook."""
-        present = sorted({int(n) for n in self.numbers if n})
         inside = (self.numbers == scope.number) & allowed
-        if scope.number not in present:
-            return replace(scope, status=MISSING, numbers=(present[0], present[-1]) if present else (0, 0)), fused
-        title = self.chunks[int(np.argmax(self.numbers == scope.number))].section_path[0]
+        if scope.number not in self.titles:
+            present = (min(self.titles), max(self.titles)) if self.titles else (0, 0)
+            return replace(scope, status=MISSING, numbers=present), fused
+        title = self.titles[scope.number]
         asks = mentioned(scope.question, self.named)
         if asks:
             text = "\n".join(f"{self.chunks[i].section}\n{self.chunks[i].text}" for i in np.flatnonzero(inside))
