@@ -36,6 +36,24 @@ def test_a_misspelt_question_is_answered_not_declined_for_its_typo(assistant):
     assert answer.evidence[0].passage.section.endswith("Classification Metrics")
 
 
+@pytest.mark.parametrize(
+    ("question", "read_as", "section"),
+    [
+        ("why put batchnorm between the layers of a network?", "batch normalization", "Deep Learning Questions"),
+        ("how do I detect datadrift in production?", "data drift", "Model Monitoring"),
+        ("What does RandomForestClassifier's max_features control?", "random forest classifier's", "Random Forest"),
+        ("What does TfidfVectorizer compute for each word?", "tf-idf vectorizer", "Word Embeddings"),
+    ],
+)
+def test_a_term_written_as_one_word_or_a_class_name_is_read_as_the_handbook_s_words(
+    assistant, question, read_as, section
+):
+    """All four were declined: "the handbook never uses the word batchnorm" (eval/data/joined_s29.jsonl)."""
+    answer = list(assistant.stream(question, summary=False))[-1]
+    assert not answer.declined and read_as in answer.rewritten
+    assert answer.evidence[0].passage.section.endswith(section)
+
+
 def test_the_cli_says_what_it_searched_for(cli_env):
     import subprocess
 
