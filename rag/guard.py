@@ -46,6 +46,7 @@ ON_QUESTION = 0.30
 MAX_SENTENCES = 1
 MIN_CHARS = 15
 NOT_FIRST = "about another passage than the first"  # why a sentence failing `Gate.first_only` was dropped
+UNNAMED = "does not name the row it cites"
 
 _CITATION = re.compile(r"\[(\d+)\]")
 _TOKEN = re.compile(r"\w+")
@@ -216,8 +217,16 @@ class Gate:
         if not cited:  # the row the sentence names, else the passage it is closest to
             source = named[0] if len(named) == 1 else best
             cited, text = {source}, _cite(text, source + 1)
+            if names_other_row(cited, named, self.row_subjects):
+                # Uncited, it named two rows ("standardizing ... a more robust approach" for Robust Scaling's
+                # row): cited for one, it names the other all the same.
+                self.dropped.append((sentence, "names a row it does not cite"))
+                return ""
         if self.first_only and cited != {0}:
             self.dropped.append((sentence, NOT_FIRST))
+            return ""
+        if unnamed_rows(cited, named, self.row_subjects):
+            self.dropped.append((sentence, UNNAMED))
             return ""
         self.kept.append(text)
         self._kept_vectors.append(vector)
@@ -345,6 +354,23 @@ def row_subjects(
 def named_rows(words: set[str], subjects: tuple[frozenset[str], ...]) -> list[int]:
     """The passages whose row subject the sentence names ("one-hot" of "One-Hot Encoding")."""
     return [i for i, subject in enumerate(subjects) if subject & words]
+
+
+def unnamed_rows(cited: set[int], named: list[int], subjects: tuple[frozenset[str], ...]) -> list[int]:
+    """The cited row passages whose subject the sentence does not name.
+
+    The rows offered are the choices a "which ..." question picks from, so the answer is a row's name: "you
+    can use the DAG-based scheduling tool like [1]" (Airflow's row) or "This is a type of partial dependence
+    plots [1]" (Prescriptive's row) names none and answers nothing. A subject the question already names is
+    not a row's own (`distinctive_rows`), so "What is dropout?" needs no "dropout" in its answer.
+
+    >>> rows = (frozenset({"airflow"}), frozenset({"prefect"}), frozenset())
+    >>> unnamed_rows({0}, named_rows({"dag", "schedul", "tool"}, rows), rows)
+    [0]
+    >>> unnamed_rows({0}, named_rows({"airflow", "schedul"}, rows), rows), unnamed_rows({2}, [], rows)
+    ([], [])
+    """
+    return sorted(c for c in cited if 0 <= c < len(subjects) and subjects[c] and c not in named)
 
 
 def names_other_row(cited: set[int], named: list[int], subjects: tuple[frozenset[str], ...]) -> bool:

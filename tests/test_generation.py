@@ -226,6 +226,42 @@ def test_did_you_mean_meets_everyday_words_through_the_bank_answers(assistant, q
     assert bank_question in assistant.suggestions(question)
 
 
+@pytest.mark.parametrize(
+    ("question", "written", "why"),
+    [
+        # Uncited, it named Standardization and Robust Scaling; cited for the closest row, it still named both.
+        (
+            "Which way of rescaling columns is least thrown off by a few extreme values?",
+            "The method of standardizing columns is less affected by extreme values, making it a more robust "
+            "approach in data science.",
+            "names a row it does not cite",
+        ),
+        # The answer to "which tool" is a row's name: a sentence without it answers nothing.
+        (
+            "Which tool schedules my data jobs as a graph of tasks that run in order?",
+            "To run your data jobs as a graph of tasks, you can use the DAG-based scheduling tool like [1].",
+            "does not name the row it cites",
+        ),
+    ],
+)
+def test_a_summary_choosing_a_row_must_name_that_row_and_no_other(assistant, question, written, why):
+    """What the 135M model wrote for these (eval/README.md, twenty-eighth round); the same sentence naming
+    the first row alone passes, so the guard judges the naming, not the topic."""
+    from rag.assistant import Answer
+    from rag.guard import gated
+
+    evidence = assistant.evidence_for(question, assistant.retrieve(question).hits)
+    first = evidence[0].passage
+    assert first.kind == "row" and len([e for e in evidence if e.passage.kind == "row"]) > 1
+    subject = first.plain.split("; ")[0].split(": ")[1]  # "Robust Scaling", "Airflow"
+    gate = assistant.gate(Answer(question=question, evidence=evidence))
+    assert list(gated(iter([written]), gate)) == [] and [w for _, w in gate.dropped] == [why]
+    claims = first.plain.split("; ")[-1].split(": ")[1].lower()  # "data with outliers", "dag-based scheduling"
+    right = f"{subject} is the one to use, since it is meant for {claims} [1]."
+    gate = assistant.gate(Answer(question=question, evidence=evidence))
+    assert list(gated(iter([right]), gate)) == [right], gate.dropped
+
+
 def test_a_summary_of_a_table_may_not_name_another_of_its_rows(assistant):
     """A small table is shown whole while the model reads its chosen rows: a sentence citing the first and
     naming another row of the table stitches what neither says, and is dropped although the model was not
