@@ -25,6 +25,13 @@ _DEFINITION = re.compile(
     re.IGNORECASE,
 )
 
+# "How does early stopping work?", "how do GANs work": what the term is, asked by how it works. Read as "What is
+# X?", 4 of the 24 questions of eval/data/howworks_s29.jsonl were declined (early stopping, beam search, ...).
+_HOW_WORKS = re.compile(
+    r"^how\s+(?:does|do|is|are)\s+(?:an?\s+|the\s+)?(?P<subject>.+?)\s+(?:work|works|function)\s*[?.!]*$",
+    re.IGNORECASE,
+)
+
 
 # A query that is only a term ("dropout", "early stopping", "one hot encoding?"): at most BARE_WORDS words, none
 # of them a word that asks, relates or compares ("how", "my", "vs", "code"). A learner revising types it to
@@ -73,8 +80,10 @@ def asked_term(question: str) -> str:
     True
     >>> asked_term("what's the elbow method for?"), asked_term("What is PCA used for?")
     ('elbow method', 'pca')
+    >>> asked_term("How does early stopping work?"), asked_term("how do GANs work"), asked_term("How does it scale?")
+    ('early stopping', 'gan', '')
     """
-    match = _DEFINITION.match(question.strip())
+    match = _DEFINITION.match(question.strip()) or _HOW_WORKS.match(question.strip())
     if match:
         return _key(match.group("subject"))
     return _key(bare) if (bare := bare_term(question)) else ""

@@ -206,6 +206,10 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
         ("What is mode collapse?", "Challenges: Mode Collapse: Generator produces limited variety of samples."),
         ("What does the handbook say about early stopping?", "Technique: Early Stopping; Description: Stop when"),
         ("smote", "Technique: Oversampling (SMOTE); Description: Generate synthetic minority samples"),
+        # "How does X work?" asks what X is (the three were declined).
+        ("how does early stopping work?", "Technique: Early Stopping; Description: Stop when"),
+        ("how does the elbow method work?", 'Choosing K (K-Means): Elbow Method: Plot inertia vs K, look for "elbow"'),
+        ("how does beam search work?", "Term: Beam Search; Definition: Decoding strategy keeping top-k candidates"),
     ],
 )
 def test_a_term_defined_by_a_bold_list_label_is_answered_by_its_item(assistant, question, lead):
