@@ -17,18 +17,27 @@ from ingest.markdown import table_pairs
 
 # "What is an RNN?", "What are GANs", "what's SHAP", "What does perplexity mean?", "Define latent space.", and
 # "tell me about X", "What does the handbook say about X?" (a question naming a section reads so, rag/scope.py).
+# And since eval/data/explain_s29.jsonl (6 of its 14 answerable requests were declined): "can you describe YOLO?",
+# "please define stride", "How does the handbook explain perplexity?", "how would you explain softmax to a
+# beginner?", "could you explain what a Poisson distribution is?".
 _DEFINITION = re.compile(
-    r"^(?:what\s+does\s+(?:the\s+handbook|it)\s+say\s+about|(?:(?:can|could)\s+you\s+)?tell\s+me\s+about"
+    r"^(?:(?:can|could|would)\s+you\s+)?(?:please\s+)?(?:briefly\s+)?"
+    r"(?:what\s+does\s+(?:the\s+handbook|it)\s+say\s+about|tell\s+me\s+about"
     r"|what\s+can\s+you\s+tell\s+me\s+about|what\s+do\s+you\s+know\s+about"
-    r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|meaning\s+of)\s+(?:an?\s+|the\s+)?"
-    r"(?P<subject>.+?)(?:\s+mean|\s+(?:used\s+)?for)?\s*[?.!]*$",
+    r"|how\s+(?:does|do|would|should|could|can)\s+(?:the\s+(?:handbook|guide|book)|it|you|one|i|we)"
+    r"\s+(?:explain|define|describe)"
+    r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|describe|meaning\s+of)"
+    r"(?:\s+what)?\s+(?:an?\s+|the\s+)?"
+    r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+)?for|\s+in\s+simple\s+terms|\s+simply|\s+briefly"
+    r"|\s+to\s+(?:a\s+)?(?:beginner|child|kid|newbie|layman|non-expert)s?)?\s*[?.!]*$",
     re.IGNORECASE,
 )
 
 # "How does early stopping work?", "how do GANs work": what the term is, asked by how it works. Read as "What is
 # X?", 4 of the 24 questions of eval/data/howworks_s29.jsonl were declined (early stopping, beam search, ...).
 _HOW_WORKS = re.compile(
-    r"^how\s+(?:does|do|is|are)\s+(?:an?\s+|the\s+)?(?P<subject>.+?)\s+(?:work|works|function)\s*[?.!]*$",
+    r"^how\s+(?:does|do|is|are)\s+(?:an?\s+|the\s+)?(?P<subject>.+?)\s+(?:work|works|function|defined|described)"
+    r"\s*[?.!]*$",
     re.IGNORECASE,
 )
 
@@ -82,6 +91,12 @@ def asked_term(question: str) -> str:
     ('elbow method', 'pca')
     >>> asked_term("How does early stopping work?"), asked_term("how do GANs work"), asked_term("How does it scale?")
     ('early stopping', 'gan', '')
+    >>> asked_term("can you describe YOLO?"), asked_term("How does the handbook explain perplexity?")
+    ('yolo', 'perplexity')
+    >>> asked_term("how would you explain softmax to a beginner?"), asked_term("how is momentum defined?")
+    ('softmax', 'momentum')
+    >>> asked_term("could you explain what a Poisson distribution is?"), asked_term("please define stride")
+    ('poisson distribution', 'stride')
     """
     match = _DEFINITION.match(question.strip()) or _HOW_WORKS.match(question.strip())
     if match:

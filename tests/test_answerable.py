@@ -210,12 +210,18 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
         ("how does early stopping work?", "Technique: Early Stopping; Description: Stop when"),
         ("how does the elbow method work?", 'Choosing K (K-Means): Elbow Method: Plot inertia vs K, look for "elbow"'),
         ("how does beam search work?", "Term: Beam Search; Definition: Decoding strategy keeping top-k candidates"),
+        # Requests to explain, define or describe ask it too (all four were declined).
+        ("can you describe YOLO?", "Model: YOLO; Description: Single-shot detection"),
+        ("how would you explain softmax to a beginner?", "Function: Softmax; Formula:"),
+        ("How does the handbook explain perplexity?", "Term: Perplexity; Definition: Measure of how well"),
+        ("How does section 11 explain YOLO?", "Model: YOLO; Description: Single-shot detection"),
     ],
 )
-def test_a_term_defined_by_a_bold_list_label_is_answered_by_its_item(assistant, question, lead):
+def test_a_definition_question_in_any_of_its_forms_opens_on_the_defining_passage(assistant, question, lead):
     """ "what is the elbow method?" was declined, and "What is mode collapse?" opened on the glossary: the handbook
     defines them only as list items ("- **Elbow Method**: Plot inertia vs K"). "What does the handbook say
-    about X?" asks what "What is X?" asks. A term a table's row names ("Oversampling (SMOTE)") keeps its row."""
+    about X?", "How does X work?" and "can you describe X?" ask what "What is X?" asks. A term a table's row
+    names ("Oversampling (SMOTE)") keeps its row."""
     answer = list(assistant.stream(question, summary=False))[-1]
     assert not answer.declined and answer.evidence[0].passage.plain.startswith(lead)
 
