@@ -26,7 +26,7 @@ _DEFINITION = re.compile(
     r"|what\s+can\s+you\s+tell\s+me\s+about|what\s+do\s+you\s+know\s+about"
     r"|how\s+(?:does|do|would|should|could|can)\s+(?:the\s+(?:handbook|guide|book)|it|you|one|i|we)"
     r"\s+(?:explain|define|describe)"
-    r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|describe|meaning\s+of)"
+    r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|describe|eli5:?|meaning\s+of)"
     r"(?:\s+what)?\s+(?:an?\s+|the\s+)?"
     r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+)?for|\s+in\s+simple\s+terms|\s+simply|\s+briefly"
     r"|\s+to\s+(?:a\s+)?(?:beginner|child|kid|newbie|layman|non-expert)s?)?\s*[?.!]*$",
@@ -97,6 +97,8 @@ def asked_term(question: str) -> str:
     ('softmax', 'momentum')
     >>> asked_term("could you explain what a Poisson distribution is?"), asked_term("please define stride")
     ('poisson distribution', 'stride')
+    >>> asked_term("eli5: backpropagation")
+    'backpropagation'
     """
     match = _DEFINITION.match(question.strip()) or _HOW_WORKS.match(question.strip())
     if match:
