@@ -45,6 +45,9 @@ ON_QUESTION = 0.30
 # first lacked to 2 (eval/README.md, eighteenth round).
 MAX_SENTENCES = 1
 MIN_CHARS = 15
+# A sentence of fewer words is a label and a cell ("Handling Outliers: Keep [1]"), not an answer: of the 116
+# summaries kept on 663 learner questions (eval/README.md, twenty-eighth round) it was the only one under 9.
+MIN_WORDS = 5
 NOT_FIRST = "about another passage than the first"  # why a sentence failing `Gate.first_only` was dropped
 UNNAMED = "does not name the row it cites"
 
@@ -165,7 +168,7 @@ class Gate:
         if lead:  # "[2] At inference, ...": a list of facts; the citation goes to the end
             text = _cite(lead.group(2), int(lead.group(1)))
         words = _CITATION.sub("", text).strip()
-        if len(words) < MIN_CHARS:
+        if len(words) < MIN_CHARS or len(_TOKEN.findall(words)) < MIN_WORDS:
             if sentence.strip():
                 self.dropped.append((sentence, "header or fragment"))
             return ""

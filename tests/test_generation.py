@@ -256,6 +256,8 @@ def test_a_summary_choosing_a_row_must_name_that_row_and_no_other(assistant, que
     subject = first.plain.split("; ")[0].split(": ")[1]  # "Robust Scaling", "Airflow"
     gate = assistant.gate(Answer(question=question, evidence=evidence))
     assert list(gated(iter([written]), gate)) == [] and [w for _, w in gate.dropped] == [why]
+    gate = assistant.gate(Answer(question=question, evidence=evidence))
+    assert list(gated(iter([f"{subject}: Keep [1]."]), gate)) == [] and gate.dropped[0][1] == "header or fragment"
     claims = first.plain.split("; ")[-1].split(": ")[1].lower()  # "data with outliers", "dag-based scheduling"
     right = f"{subject} is the one to use, since it is meant for {claims} [1]."
     gate = assistant.gate(Answer(question=question, evidence=evidence))
