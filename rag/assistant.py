@@ -14,7 +14,7 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
-from rag.definition import asked_term, label_terms, mentioned, names, row_terms
+from rag.definition import asked_term, asks_how_it_works, explains, label_terms, mentioned, names, row_terms
 from rag.evidence import (
     WHOLE_BLOCKS,
     Evidence,
@@ -427,6 +427,8 @@ class Assistant:
         if taught:
             return [taught[0], *(e for e in evidence if e is not taught[0])], True
         rows = [e for e in evidence if e.passage.kind in ("row", "table") and names(e.passage.plain, term)]
+        if asks_how_it_works(question):  # a row that only lists the term does not say how it works
+            rows = [e for e in rows if explains(e.passage.plain, term)]
         # Else a list item whose bold label is the term: "- **Elbow Method**: Plot inertia vs K".
         rows = rows or [e for e in evidence if e.passage.kind == "item" and term in label_terms(e.passage.text)]
         if not rows:

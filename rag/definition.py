@@ -36,8 +36,8 @@ _DEFINITION = re.compile(
 # "How does early stopping work?", "how do GANs work": what the term is, asked by how it works. Read as "What is
 # X?", 4 of the 24 questions of eval/data/howworks_s29.jsonl were declined (early stopping, beam search, ...).
 _HOW_WORKS = re.compile(
-    r"^how\s+(?:does|do|is|are)\s+(?:an?\s+|the\s+)?(?P<subject>.+?)\s+(?:work|works|function|defined|described)"
-    r"\s*[?.!]*$",
+    r"^how\s+(?:does|do|is|are)\s+(?:an?\s+|the\s+)?(?P<subject>.+?)\s+"
+    r"(?P<verb>work|works|function|defined|described)\s*[?.!]*$",
     re.IGNORECASE,
 )
 
@@ -142,6 +142,44 @@ def names(plain: str, term: str) -> bool:
     """
     cells = (line.split("; ", 1)[0].partition(": ") for line in plain.splitlines())
     return bool(term) and any(term in _aliases(first) and _key(head) not in _ASPECTS for head, _, first in cells)
+
+
+def asks_how_it_works(question: str) -> bool:
+    """ "How does X work?": what X is, asked for what it does, which a row listing X's pros does not say.
+
+    >>> asks_how_it_works("How does SVM work?"), asks_how_it_works("how is momentum defined?")
+    (True, False)
+    """
+    match = _HOW_WORKS.match(question.strip())
+    return bool(match) and match.group("verb").startswith(("work", "function"))
+
+
+# The columns that say what a row's term is or does; a Pros, Cons or Use Case column only lists it.
+_EXPLAINING = frozenset({"description", "definition", "concept", "key innovation", "what change", "purpose"})
+
+
+def explains(plain: str, term: str) -> bool:
+    """Whether the row naming `term` says what it is or does: a cell of a Description or Definition column (or
+    the like) that is more than the term's expansion. "How does SVM work?" is not answered by the SVM row of
+    the classifiers' table (pros, cons, use case) or by the glossary's "Support Vector Machine": the handbook
+    does not teach it, and the decline shows those rows as what the handbook says about SVM.
+
+    >>> explains("Term: SVM; Definition: Support Vector Machine", "svm")
+    False
+    >>> explains("Algorithm: SVM; Pros: Effective in high dim; Cons: Slow on large data", "svm")
+    False
+    >>> explains("Technique: Early Stopping; Description: Stop when val loss increases", "early stopping")
+    True
+    """
+    for line in plain.splitlines():
+        (head, _, first), *rest = (cell.partition(": ") for cell in line.split("; "))
+        if term not in _aliases(first) or _key(head) in _ASPECTS:
+            continue
+        for column, _, value in rest:
+            initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", value)).lower()
+            if _key(column) in _EXPLAINING and initials != _key(first):
+                return True
+    return False
 
 
 # A table whose first column lists aspects compares the things its other columns name ("| Aspect | Bagging |
