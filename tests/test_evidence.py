@@ -607,7 +607,7 @@ def test_gate_drops_table_cells_a_near_copy_and_a_sentence_about_another_questio
     )
     sentences = [
         "Optimizer: Dropout; Description: zeroes random neurons.",  # table cells
-        "Dropout zeroes neurons, dropout.",  # the passage's words only
+        "Dropout zeroes neurons, dropout zeroes neurons.",  # the passage's words only
         "Cake cake cake cake with cream, a dropout dessert.",  # grounded in passage 2, far from the question
         "Dropout switches off random units while training.",
     ]
