@@ -184,23 +184,19 @@ class Gate:
         if any(token_share(words, p) >= NEAR_COPY for p in self.passage_texts):
             self.dropped.append((sentence, "copy of a passage"))
             return ""
+        said = terms(words)
         if self.vocabulary and supported_share(words, self.vocabulary) < SUPPORTED_TERMS:
             # On topic by cosine, but saying things the evidence does not ("... and interpretability").
             self.dropped.append((sentence, "words not in the evidence"))
             return ""
-        if self.vocabulary and len((terms(words) - self.asked) & self.vocabulary) < NEW_TERMS:
+        if self.vocabulary and len((said - self.asked) & self.vocabulary) < NEW_TERMS:
             self.dropped.append((sentence, "only the question's words"))
             return ""
         if self.known_numbers is not None and numbers(words) - self.known_numbers:
             self.dropped.append((sentence, "a number not in the evidence"))
             return ""
-        if mixes_rows(terms(words), self.row_words):
+        if mixes_rows(said, self.row_words):
             self.dropped.append((sentence, "mixes table rows"))
-            return ""
-        cited = {int(n) - 1 for n in _CITATION.findall(text)}
-        named = named_rows(terms(words), self.row_subjects)
-        if names_other_row(cited, named, self.row_subjects):
-            self.dropped.append((sentence, "names a row it does not cite"))
             return ""
         vector = np.asarray(self.embed([words])[0], dtype=np.float32)
         sims = self.passage_vectors @ vector if n else np.zeros(0)
@@ -217,14 +213,16 @@ class Gate:
         if any(float(v @ vector) >= REPEAT for v in self._kept_vectors):
             self.dropped.append((sentence, "repeated"))
             return ""
+        cited = {int(n) - 1 for n in _CITATION.findall(text)}
+        named = named_rows(said, self.row_subjects)
         if not cited:  # the row the sentence names, else the passage it is closest to
             source = named[0] if len(named) == 1 else best
             cited, text = {source}, _cite(text, source + 1)
-            if names_other_row(cited, named, self.row_subjects):
-                # Uncited, it named two rows ("standardizing ... a more robust approach" for Robust Scaling's
-                # row): cited for one, it names the other all the same.
-                self.dropped.append((sentence, "names a row it does not cite"))
-                return ""
+        # Checked with the citation it has or was given: uncited, "standardizing ... a more robust approach"
+        # for Robust Scaling's row names two rows all the same.
+        if names_other_row(cited, named, self.row_subjects):
+            self.dropped.append((sentence, "names a row it does not cite"))
+            return ""
         if self.first_only and cited != {0}:
             self.dropped.append((sentence, NOT_FIRST))
             return ""
