@@ -11,7 +11,7 @@ lacks is not made answerable by a term inside its name.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ingest.markdown import table_pairs
 
@@ -140,8 +140,7 @@ def names(plain: str, term: str) -> bool:
     >>> names("Aspect: Overfitting; Bagging: Less prone; Boosting: Can overfit", "overfitting")
     False
     """
-    cells = (line.split("; ", 1)[0].partition(": ") for line in plain.splitlines())
-    return bool(term) and any(term in _aliases(first) and _key(head) not in _ASPECTS for head, _, first in cells)
+    return bool(term) and any(term in _aliases(first) for first, _ in _rows(plain))
 
 
 def asks_how_it_works(question: str) -> bool:
@@ -171,11 +170,10 @@ def explains(plain: str, term: str) -> bool:
     >>> explains("Technique: Early Stopping; Description: Stop when val loss increases", "early stopping")
     True
     """
-    for line in plain.splitlines():
-        (head, _, first), *rest = (cell.partition(": ") for cell in line.split("; "))
-        if term not in _aliases(first) or _key(head) in _ASPECTS:
+    for first, rest in _rows(plain):
+        if term not in _aliases(first):
             continue
-        for column, _, value in rest:
+        for column, value in rest:
             initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", value)).lower()
             if _key(column) in _EXPLAINING and initials != _key(first):
                 return True
@@ -185,6 +183,15 @@ def explains(plain: str, term: str) -> bool:
 # A table whose first column lists aspects compares the things its other columns name ("| Aspect | Bagging |
 # Boosting |"): its "Overfitting" row says how bagging and boosting fare, not what overfitting is.
 _ASPECTS = frozenset({"aspect", "criterion", "criteria"})
+
+
+def _rows(plain: str) -> Iterator[tuple[str, list[tuple[str, str]]]]:
+    """Each row of a text as the model reads it ("Algorithm: DBSCAN; Pros: ..."), as its first cell's value and
+    its other (column, value) cells; the rows of a comparison's aspects (`_ASPECTS`) left out."""
+    for line in plain.splitlines():
+        (head, _, first), *rest = (cell.partition(": ") for cell in line.split("; "))
+        if _key(head) not in _ASPECTS:
+            yield first, [(column, value) for column, _, value in rest]
 
 
 _GLOSS = re.compile(r"\(([A-Z]{3,}s?)\)\s*$")  # "Oversampling (SMOTE)"; not "Bias (ML)"
