@@ -23,6 +23,7 @@ from eval.metrics import (
     names_sides,
     ndcg_at_k,
     percentile,
+    pointed_on_lines,
     recall_at_k,
     rouge_l,
     sentences,
@@ -239,10 +240,14 @@ def _answer_row(
     line_first, line_any = evidence_on_lines(
         [(e.passage.line_start, e.passage.line_end) for e in shown_evidence], q.gold_lines
     )
+    line_pointed = float("nan")
+    if shown_evidence:
+        first = shown_evidence[0].passage
+        line_pointed = pointed_on_lines((first.line_start, first.line_end), first.marked, q.gold_lines)
     closest_on_gold = on_gold_first if answer.closest else float("nan")
     if answer.declined:
         on_gold_first = on_gold_any = float("nan")  # these two judge answered questions, as before
-        line_first = line_any = float("nan")
+        line_first = line_any = line_pointed = float("nan")
     return {
         "mode": mode,
         "setting": "any" if mode == "closed-book" else setting,
@@ -273,6 +278,7 @@ def _answer_row(
         else float(shown_evidence[0].passage.kind == "program"),
         "line_first": line_first,
         "line_shown": line_any,
+        "line_pointed": line_pointed,
         # A comparison ("X or Y?") shows words of both sides (eval/data/compare_s25.jsonl); answered questions only.
         "sides_shown": float("nan") if answer.declined or not q.sides else float(names_sides(shown_words, q.sides)),
         "closest": answer.closest,
@@ -323,6 +329,7 @@ def _aggregate_answers(rows: list[dict]) -> dict[str, float]:
         "first_program": nanmean("first_program"),
         "line_first": nanmean("line_first"),
         "line_shown": nanmean("line_shown"),
+        "line_pointed": nanmean("line_pointed"),
         "sides_shown": nanmean("sides_shown"),
         "citation_rate": mean([r["cites"] for r in answered]),
         "citation_validity": mean([r["citations_valid"] for r in answered]),

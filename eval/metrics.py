@@ -160,5 +160,20 @@ def evidence_on_lines(spans: Sequence[tuple[int, int]], lines: Sequence[int]) ->
     return float(holds[0]), float(any(holds))
 
 
+def pointed_on_lines(first: tuple[int, int], marked: Sequence[int], lines: Sequence[int]) -> float:
+    """The first thing shown points at a gold line: the row marked first in a table shown whole (a whole table
+    holds every row, so `evidence_on_lines` counts it for any of them), else the first passage's lines. NaN
+    when the question gives no lines.
+
+    >>> pointed_on_lines((1055, 1061), [1060, 1061], [1061]), pointed_on_lines((1842, 1844), [], [1844])
+    (0.0, 1.0)
+    """
+    if not lines:
+        return float("nan")
+    if marked:
+        return float(marked[0] in lines)
+    return float(any(first[0] <= n <= first[1] for n in lines))
+
+
 def mean(values: Sequence[float]) -> float:
     return float(np.mean(values)) if len(values) else 0.0

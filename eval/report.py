@@ -66,6 +66,7 @@ ANSWER_METRICS = [
     "first_program",
     "line_first",
     "line_shown",
+    "line_pointed",
     "sides_shown",
     "rouge_l",
     "rouge_l_shown",
@@ -140,8 +141,9 @@ def answers_report(run_dir: Path, rows: list[dict], summary: dict, title: str) -
             "evidence_on_gold: the first passage shown comes from a gold section or bank answer (answered questions"
             " with gold); evidence_any_gold: any passage shown does; first_program: the first passage shown is a"
             " program (answered questions); sides_shown: a comparison's passages name both its sides (sets that"
-            " give them). line_first / line_shown: the same for the"
-            " handbook line that answers (the right row of a table), on sets that give it. closest_rate: declined,"
+            " give them). line_first / line_shown: the same for the handbook line that answers (the right row of a"
+            " table), on sets that give it; line_pointed: the row marked first in the first passage (a table shown"
+            " whole), else the first passage, is that line. closest_rate: declined,"
             " the closest passages shown; closest_on_gold: of those, the first passage is on gold."
             " suggestion_on_gold: a bank question in the gold is among the three 'Did you mean' questions (every"
             " question whose gold has one).",

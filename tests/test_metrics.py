@@ -16,6 +16,7 @@ from eval.metrics import (
     mrr_at_k,
     ndcg_at_k,
     percentile,
+    pointed_on_lines,
     recall_at_k,
     rouge_l,
     sentences,
@@ -126,3 +127,14 @@ def test_evidence_on_lines_tells_the_right_row_from_its_table():
     assert evidence_on_lines([(224, 228)], [226, 227]) == (1.0, 1.0)
     assert all(math.isnan(v) for v in evidence_on_lines([(224, 228)], []) + evidence_on_lines([], [227]))
     assert doctest.testmod(eval.metrics).failed == 0
+
+
+def test_pointed_on_lines_judges_the_row_a_whole_table_marks_first():
+    """A table shown whole holds every row, so only the row it marks first says which one the learner is pointed
+    to (GloVe marked above FastText for words never seen in training); a passage without marks points at its
+    own lines."""
+    assert pointed_on_lines((1055, 1061), [1061, 1060], [1061]) == 1.0
+    assert pointed_on_lines((1055, 1061), [1060, 1061], [1061]) == 0.0
+    assert pointed_on_lines((1055, 1061), [], [1061]) == 1.0  # a list question: the table, unmarked
+    assert pointed_on_lines((1842, 1844), [], [1415]) == 0.0
+    assert math.isnan(pointed_on_lines((1055, 1061), [1061], []))
