@@ -16,9 +16,11 @@ from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.definition import asked_term, asks_how_it_works, explains, label_terms, mentioned, names, row_terms
 from rag.evidence import (
+    MARKS_NOTE,
     WHOLE_BLOCKS,
     Evidence,
     Passage,
+    also_chosen,
     asks_for_list,
     choose_evidence,
     marked_markdown,
@@ -208,12 +210,14 @@ class Answer:
         for n, e in enumerate(self.shown_evidence, start=1):
             p = e.passage
             lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
-            body = marked_markdown(p)
+            body = marked_markdown(p, lead=n == 1)
             if p.kind in WHOLE_BLOCKS:  # a program or diagram keeps its layout; "# comments" are not headings
                 head, code = (body[:1], body[1:]) if p.label else ([], body)
                 body = [*head, "```python" if p.kind == "program" else "```", *code, "```"]
             quoted = "\n".join(f"> {line}" for line in body)
             parts.append(f"[{n}] _{p.section} · {lines}_\n{quoted}")
+        if also_chosen(self.shown_evidence):
+            parts.append(f"_{MARKS_NOTE}_")
         return "\n\n".join(parts)
 
     def shown(self) -> str:

@@ -557,35 +557,50 @@ def whole_tables(evidence: Sequence[Evidence], mark: bool = True) -> list[Eviden
     return out
 
 
-MARK = "▸"
+MARK = "▸"  # the row chosen first, in the first passage: the one the summary is about, the pick for "which ...?"
+ALSO = "▹"  # another row chosen
+# Under a table with both marks: of 34 "which ...?" questions each answered by one row (eval/data/rows_s30.jsonl),
+# the first row marked was the answer for 25; the table showed 2.5 marked rows on average, all alike.
+MARKS_NOTE = f"{MARK} closest match · {ALSO} also chosen"
 
 
-def marked_table(p: Passage) -> list[str]:
+def mark(p: Passage, line: int, lead: bool = True) -> str:
+    """The mark of a handbook line of a table shown whole: MARK for the row chosen first when the table is the
+    first passage shown (`lead`), ALSO for the others."""
+    if line not in p.marked:
+        return ""
+    return MARK if lead and line == p.marked[0] else ALSO
+
+
+def also_chosen(shown: Sequence[Evidence]) -> bool:
+    """Some passage shown marks a row ALSO: the learner is told what the two marks mean, once."""
+    return any(len(e.passage.marked) > (n == 0) for n, e in enumerate(shown))
+
+
+def marked_table(p: Passage, lead: bool = True) -> list[str]:
     """A table shown whole, aligned for a terminal, its chosen rows marked: the learner finds the row that
-    answers among the others ("F1-Score" among six metrics).
+    answers among the others ("F1-Score" among six metrics), the first chosen apart from the rest.
 
     >>> table = "| Test | Use |\\n|:---|:---|\\n| **ANOVA** | 3+ groups |\\n| **t-test** | 2 groups |"
-    >>> print("\\n".join(marked_table(Passage(table, "", "S", 10, 13, "table", marked=(13,)))))
+    >>> print("\\n".join(marked_table(Passage(table, "", "S", 10, 13, "table", marked=(13, 12)))))
       Test    Use
       ──────  ─────────
-      ANOVA   3+ groups
+    ▹ ANOVA   3+ groups
     ▸ t-test  2 groups
     """
     lines = aligned_table(p.text)
-    return [f"{MARK if p.line_start + i in p.marked else ' '} {line}" for i, line in enumerate(lines)]
+    return [f"{mark(p, p.line_start + i, lead) or ' '} {line}" for i, line in enumerate(lines)]
 
 
-def marked_markdown(p: Passage) -> list[str]:
+def marked_markdown(p: Passage, lead: bool = True) -> list[str]:
     """A passage's Markdown lines with its chosen table rows marked in their first cell.
 
     >>> marked_markdown(Passage("| A | B |\\n|:---|:---|\\n| **x** | 1 |", "", "S", 5, 7, "table", marked=(7,)))
     ['| A | B |', '|:---|:---|', '| ▸ **x** | 1 |']
     """
     lines = p.text.splitlines()
-    return [
-        re.sub(r"^\|\s*", f"| {MARK} ", line, count=1) if p.line_start + i in p.marked else line
-        for i, line in enumerate(lines)
-    ]
+    marks = [mark(p, p.line_start + i, lead) for i in range(len(lines))]
+    return [re.sub(r"^\|\s*", f"| {m} ", line, count=1) if m else line for m, line in zip(marks, lines, strict=True)]
 
 
 # A request for code names it (a snippet, a template, Python), or asks how to do a thing in a library: "in

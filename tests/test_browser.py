@@ -133,6 +133,8 @@ def test_a_small_table_renders_whole_as_a_table(browser, served):
     cells = [cell.strip() for cell in table.locator("td").all_inner_texts()]
     assert "▸ Poisson" in cells and "Count of events in fixed interval" in cells  # the chosen row, marked
     assert "Bernoulli" in cells  # a row not chosen, unmarked
+    if "▹ Binomial" in cells:  # a row chosen after the first is marked apart, and the marks are explained
+        assert "▸ closest match · ▹ also chosen" in bot.inner_text()
     page.screenshot(path=str(ARTIFACTS / "table.png"), full_page=True)
     page.close()
 

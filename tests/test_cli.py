@@ -86,9 +86,11 @@ def test_no_summary_shows_the_handbook_s_words_without_the_model(cli_env, tmp_pa
 def test_the_row_that_answers_is_marked_in_a_table_printed_whole(cli_env):
     out = hbrag(["ask", "--no-summary", "What's the formula for the F1 score?"], cli_env)
     assert out.returncode == 0, out.stderr
-    marked = [line.split() for line in out.stdout.splitlines() if line.lstrip().startswith("▸")]
-    assert marked[0][1] == "F1-Score" and "(P×R)/(P+R)" in marked[0]  # [1], the metrics table, leads
+    marked = [line.split() for line in out.stdout.splitlines() if line.lstrip().startswith(("▸", "▹"))]
+    assert marked[0][:2] == ["▸", "F1-Score"] and "(P×R)/(P+R)" in marked[0]  # [1], the metrics table, leads
     assert "Accuracy" not in {words[1] for words in marked}  # a row not chosen is not marked
+    if any(words[0] == "▹" for words in marked):  # a table with rows chosen after the first says what they are
+        assert "▸ closest match · ▹ also chosen" in out.stdout
 
 
 def test_a_section_that_never_mentions_the_topic_is_named_above_the_passages(cli_env):

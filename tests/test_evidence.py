@@ -147,24 +147,31 @@ def test_a_small_table_is_shown_whole_and_the_model_reads_its_rows():
     assert [e.passage.kind for e in chosen] == ["row", "sentence", "row"]  # what the model reads
 
 
-def test_the_rows_chosen_from_a_table_shown_whole_are_marked():
+def test_the_rows_chosen_from_a_table_shown_whole_are_marked_the_first_apart():
     """A whole table of six metrics answered "What's the formula for the F1 score?" with nothing to say which
-    row: the chosen rows are marked, in the terminal and in the web chat's Markdown, and listed in --json."""
+    row: the chosen rows are marked, in the terminal and in the web chat's Markdown, and listed in --json. The
+    row chosen first in the first passage (the one the summary is about) is marked apart from the others, and the
+    marks are explained once: a "which ...?" question showed 2.5 marked rows alike, and the first was the answer
+    for 25 of 34."""
     from rag.assistant import Answer
-    from rag.evidence import MARK, marked_markdown, marked_table
+    from rag.evidence import ALSO, MARK, MARKS_NOTE, marked_markdown, marked_table
 
     poisson, binomial = [p for p in passages(TABLE) if p.kind == "row"]
     table = whole_tables([Evidence(binomial, 0.8), Evidence(poisson, 0.7)])[0]
     assert table.passage.marked == (binomial.line_start, poisson.line_start)
-    printed = [line for line in marked_table(table.passage) if line.startswith(MARK)]
-    assert len(printed) == 2 and {"Binomial", "Poisson"} == {line.split()[1] for line in printed}
-    markdown = [line for line in marked_markdown(table.passage) if MARK in line]
-    assert len(markdown) == 2 and all(line.startswith(f"| {MARK} **") for line in markdown)
+    printed = {line[0]: line.split()[1] for line in marked_table(table.passage) if line[0] in (MARK, ALSO)}
+    assert printed == {MARK: "Binomial", ALSO: "Poisson"}
+    markdown = "\n".join(marked_markdown(table.passage))
+    assert f"| {MARK} **Binomial**" in markdown and f"| {ALSO} **Poisson**" in markdown
     assert table.to_dict()["marked"] == [binomial.line_start, poisson.line_start]
     web = Answer("q", evidence=[Evidence(binomial, 0.8), Evidence(poisson, 0.7)]).evidence_markdown()
-    assert f"> | {MARK} **Binomial** |" in web and f"> | {MARK} **Poisson** |" in web
+    assert f"> | {MARK} **Binomial** |" in web and f"> | {ALSO} **Poisson** |" in web and MARKS_NOTE in web
     only = whole_tables([Evidence(poisson, 0.7)])[0].passage
     assert [line.split()[1] for line in marked_table(only) if line.startswith(MARK)] == ["Poisson"]
+    assert ALSO not in "".join(marked_table(only))
+    # A table shown after the first passage has no pick of the answer: its rows are all "also chosen".
+    assert MARK not in "".join(marked_table(table.passage, lead=False) + marked_markdown(only, lead=False))
+    assert MARKS_NOTE not in Answer("q", evidence=[Evidence(poisson, 0.7)]).evidence_markdown()
 
 
 def test_a_table_shown_for_a_list_request_marks_no_row():
