@@ -177,7 +177,7 @@ class Answer:
     def shown_evidence(self) -> list[Evidence]:
         """The evidence as the learner reads it: a row of a small table shown as its whole table
         (rag/evidence.py: `whole_tables`). `evidence` stays what the model read: [1] is first in both."""
-        return whole_tables(self.evidence, mark=not asks_for_list(self.question))
+        return whole_tables(self.evidence, mark=not asks_for_list(self.question), question=self.question)
 
     def cited_sources(self) -> list[int]:
         return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]
@@ -210,7 +210,7 @@ class Answer:
         for n, e in enumerate(self.shown_evidence, start=1):
             p = e.passage
             lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
-            body = marked_markdown(p, lead=n == 1)
+            body = marked_markdown(p)
             if p.kind in WHOLE_BLOCKS:  # a program or diagram keeps its layout; "# comments" are not headings
                 head, code = (body[:1], body[1:]) if p.label else ([], body)
                 body = [*head, "```python" if p.kind == "program" else "```", *code, "```"]

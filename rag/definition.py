@@ -143,6 +143,21 @@ def names(plain: str, term: str) -> bool:
     return bool(term) and any(term in _aliases(first) for first, _ in _rows(plain))
 
 
+def rows_named(table: str, question: str) -> set[int]:
+    """The line offsets of a table's body rows whose term the question names: both sides of "What's the
+    difference between a t-test and ANOVA?"; none in a comparison of aspects (`_ASPECTS`).
+
+    >>> table = "| Test | Use |\\n|:---|:---|\\n| **t-test** | 2 groups |\\n| **ANOVA** | 3+ groups |\\n| **F** | x |"
+    >>> sorted(rows_named(table, "What's the difference between a t-test and ANOVA?")), rows_named(table, "Which one?")
+    ([2, 3], set())
+    """
+    if _key(table.split("|")[1]) in _ASPECTS:
+        return set()
+    rows = {offset: _aliases(term) for offset, term, _ in table_pairs(table)}
+    said = {term for term, _ in mentioned(question, set().union(*rows.values()))} if rows else set()
+    return {offset for offset, aliases in rows.items() if aliases & said}
+
+
 def asks_how_it_works(question: str) -> bool:
     """ "How does X work?": what X is, asked for what it does, which a row listing X's pros does not say.
 

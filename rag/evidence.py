@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ingest.chunking import Chunk
-from rag.definition import asked_term, bank_term
+from rag.definition import asked_term, bank_term, rows_named
 from rag.formula import REQUEST_WORDS, asks_for_formula, before_math, has_math, mean_is_subject
 
 # A bank question this similar to the learner's is the same question, reworded at most a little. Measured:
@@ -87,6 +87,7 @@ class Passage:
     table: str = ""  # for a row of a small table: the whole table as the handbook writes it
     table_lines: tuple[int, int] = (0, 0)  # and its handbook lines, header to last row
     marked: tuple[int, ...] = ()  # for a table shown whole: the handbook lines of the rows chosen from it
+    picked: tuple[int, ...] = ()  # of those, in the first passage shown: the answer's pick (`whole_tables`)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Evidence:
             "kind": p.kind,
             "score": round(self.score, 4),
             "marked": list(p.marked),
+            "picked": list(p.picked),
         }
 
 
@@ -528,10 +530,13 @@ def merge_lists(chosen: Sequence[Evidence], pool: Sequence[Passage] = ()) -> lis
     return out
 
 
-def whole_tables(evidence: Sequence[Evidence], mark: bool = True) -> list[Evidence]:
+def whole_tables(evidence: Sequence[Evidence], mark: bool = True, question: str = "") -> list[Evidence]:
     """The evidence as shown: a row of a small table becomes the whole table (kind "table", its lines from
     header to last row), and a later row of a table already shown is not shown again. The rows chosen are
-    marked, unless `mark` is false: asked to list (`asks_for_list`), every row answers.
+    marked, best first, unless `mark` is false: asked to list (`asks_for_list`), every row answers.
+
+    In the first passage, the answer's pick is the row chosen first, and every chosen row the `question` names:
+    a comparison ("t-test vs ANOVA") picks both its sides. The rest chosen are only alternatives.
 
     The model still reads the chosen rows one by one (`plain`), as before: given a table it picks a row no
     better than the score does, and its checked sentence cites [1] alone, which stays first."""
@@ -554,52 +559,56 @@ def whole_tables(evidence: Sequence[Evidence], mark: bool = True) -> list[Eviden
                 marked=(p.line_start,) if mark else (),
             )
         out.append(Evidence(p, e.score))
+    if out and out[0].passage.marked:
+        p = out[0].passage
+        named = {p.line_start + offset for offset in rows_named(p.text, question)} & set(p.marked)
+        out[0] = Evidence(replace(p, picked=tuple(m for m in p.marked if m == p.marked[0] or m in named)), out[0].score)
     return out
 
 
-MARK = "▸"  # the row chosen first, in the first passage: the one the summary is about, the pick for "which ...?"
+MARK = "▸"  # a row the answer picks (`Passage.picked`): the one the summary is about, the pick for "which ...?"
 ALSO = "▹"  # another row chosen
 # Under a table with both marks: of 34 "which ...?" questions each answered by one row (eval/data/rows_s30.jsonl),
 # the first row marked was the answer for 25; the table showed 2.5 marked rows on average, all alike.
 MARKS_NOTE = f"{MARK} closest match · {ALSO} also chosen"
 
 
-def mark(p: Passage, line: int, lead: bool = True) -> str:
-    """The mark of a handbook line of a table shown whole: MARK for the row chosen first when the table is the
-    first passage shown (`lead`), ALSO for the others."""
+def mark(p: Passage, line: int) -> str:
+    """The mark of a handbook line of a table shown whole: MARK for a row picked, ALSO for another chosen."""
     if line not in p.marked:
         return ""
-    return MARK if lead and line == p.marked[0] else ALSO
+    return MARK if line in p.picked else ALSO
 
 
 def also_chosen(shown: Sequence[Evidence]) -> bool:
     """Some passage shown marks a row ALSO: the learner is told what the two marks mean, once."""
-    return any(len(e.passage.marked) > (n == 0) for n, e in enumerate(shown))
+    return any(set(e.passage.marked) - set(e.passage.picked) for e in shown)
 
 
-def marked_table(p: Passage, lead: bool = True) -> list[str]:
+def marked_table(p: Passage) -> list[str]:
     """A table shown whole, aligned for a terminal, its chosen rows marked: the learner finds the row that
     answers among the others ("F1-Score" among six metrics), the first chosen apart from the rest.
 
     >>> table = "| Test | Use |\\n|:---|:---|\\n| **ANOVA** | 3+ groups |\\n| **t-test** | 2 groups |"
-    >>> print("\\n".join(marked_table(Passage(table, "", "S", 10, 13, "table", marked=(13, 12)))))
+    >>> print("\\n".join(marked_table(Passage(table, "", "S", 10, 13, "table", marked=(13, 12), picked=(13,)))))
       Test    Use
       ──────  ─────────
     ▹ ANOVA   3+ groups
     ▸ t-test  2 groups
     """
     lines = aligned_table(p.text)
-    return [f"{mark(p, p.line_start + i, lead) or ' '} {line}" for i, line in enumerate(lines)]
+    return [f"{mark(p, p.line_start + i) or ' '} {line}" for i, line in enumerate(lines)]
 
 
-def marked_markdown(p: Passage, lead: bool = True) -> list[str]:
+def marked_markdown(p: Passage) -> list[str]:
     """A passage's Markdown lines with its chosen table rows marked in their first cell.
 
-    >>> marked_markdown(Passage("| A | B |\\n|:---|:---|\\n| **x** | 1 |", "", "S", 5, 7, "table", marked=(7,)))
-    ['| A | B |', '|:---|:---|', '| ▸ **x** | 1 |']
+    >>> table = "| A | B |\\n|:---|:---|\\n| **x** | 1 |\\n| **y** | 2 |"
+    >>> marked_markdown(Passage(table, "", "S", 5, 8, "table", marked=(7, 8), picked=(7,)))
+    ['| A | B |', '|:---|:---|', '| ▸ **x** | 1 |', '| ▹ **y** | 2 |']
     """
     lines = p.text.splitlines()
-    marks = [mark(p, p.line_start + i, lead) for i in range(len(lines))]
+    marks = [mark(p, p.line_start + i) for i in range(len(lines))]
     return [re.sub(r"^\|\s*", f"| {m} ", line, count=1) if m else line for m, line in zip(marks, lines, strict=True)]
 
 

@@ -154,7 +154,7 @@ def test_the_rows_chosen_from_a_table_shown_whole_are_marked_the_first_apart():
     marks are explained once: a "which ...?" question showed 2.5 marked rows alike, and the first was the answer
     for 25 of 34."""
     from rag.assistant import Answer
-    from rag.evidence import ALSO, MARK, MARKS_NOTE, marked_markdown, marked_table
+    from rag.evidence import ALSO, MARK, MARKS_NOTE, also_chosen, marked_markdown, marked_table
 
     poisson, binomial = [p for p in passages(TABLE) if p.kind == "row"]
     table = whole_tables([Evidence(binomial, 0.8), Evidence(poisson, 0.7)])[0]
@@ -164,13 +164,19 @@ def test_the_rows_chosen_from_a_table_shown_whole_are_marked_the_first_apart():
     markdown = "\n".join(marked_markdown(table.passage))
     assert f"| {MARK} **Binomial**" in markdown and f"| {ALSO} **Poisson**" in markdown
     assert table.to_dict()["marked"] == [binomial.line_start, poisson.line_start]
+    assert table.to_dict()["picked"] == [binomial.line_start]
     web = Answer("q", evidence=[Evidence(binomial, 0.8), Evidence(poisson, 0.7)]).evidence_markdown()
     assert f"> | {MARK} **Binomial** |" in web and f"> | {ALSO} **Poisson** |" in web and MARKS_NOTE in web
     only = whole_tables([Evidence(poisson, 0.7)])[0].passage
     assert [line.split()[1] for line in marked_table(only) if line.startswith(MARK)] == ["Poisson"]
     assert ALSO not in "".join(marked_table(only))
     # A table shown after the first passage has no pick of the answer: its rows are all "also chosen".
-    assert MARK not in "".join(marked_table(table.passage, lead=False) + marked_markdown(only, lead=False))
+    later = whole_tables([_ev("a sentence", 0.9), Evidence(binomial, 0.8), Evidence(poisson, 0.7)])[1].passage
+    assert MARK not in "".join(marked_table(later)) and ALSO in "".join(marked_markdown(later))
+    # A comparison picks both its sides: neither is only an alternative to the other.
+    both = whole_tables([Evidence(binomial, 0.8), Evidence(poisson, 0.7)], question="Binomial or Poisson?")[0]
+    assert set(both.passage.picked) == set(both.passage.marked) and ALSO not in "".join(marked_table(both.passage))
+    assert not also_chosen([both]) and also_chosen([table])
     assert MARKS_NOTE not in Answer("q", evidence=[Evidence(poisson, 0.7)]).evidence_markdown()
 
 

@@ -225,7 +225,7 @@ def _print_evidence(answer: Any, lead: str = "\n") -> None:
         p = e.passage
         lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
         click.secho(f"  [{n}] {p.section} ({lines})", dim=True)
-        for line in marked_table(p, lead=n == 1) if p.kind == "table" else p.text.splitlines():
+        for line in marked_table(p) if p.kind == "table" else p.text.splitlines():
             click.echo(f"    {line}" if p.kind == "table" else f"      {line}")
     if also_chosen(answer.shown_evidence):
         click.secho(f"  {MARKS_NOTE}", dim=True)
