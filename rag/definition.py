@@ -35,9 +35,13 @@ _DEFINITION = re.compile(
 
 # "How does early stopping work?", "how do GANs work": what the term is, asked by how it works. Read as "What is
 # X?", 4 of the 24 questions of eval/data/howworks_s29.jsonl were declined (early stopping, beam search, ...).
+# And "what does X do?", which asks what "What is X?" asks (a row saying what DVC is for answers it, unlike "how
+# does X work?"): before eval/data/does_s30.jsonl's 21 answerable questions were read so, 4 were declined ("what
+# does softmax do?") and 4 hedged.
 _HOW_WORKS = re.compile(
-    r"^how\s+(?:does|do|is|are)\s+(?:an?\s+|the\s+)?(?P<subject>.+?)\s+"
-    r"(?P<verb>work|works|function|defined|described)\s*[?.!]*$",
+    r"^(?:how\s+(?:does|do|is|are)|what\s+(?:does|do))\s+(?:an?\s+|the\s+)?"
+    r"(?!(?:i|we|you|it|they|this|that|these|those)\s)(?P<subject>.+?)\s+"
+    r"(?P<verb>work|works|function|defined|described|do)\s*[?.!]*$",
     re.IGNORECASE,
 )
 
@@ -100,7 +104,7 @@ def asked_term(question: str) -> str:
     >>> asked_term("eli5: backpropagation")
     'backpropagation'
     """
-    match = _DEFINITION.match(question.strip()) or _HOW_WORKS.match(question.strip())
+    match = _HOW_WORKS.match(question.strip()) or _DEFINITION.match(question.strip())
     if match:
         return _key(match.group("subject"))
     return _key(bare) if (bare := bare_term(question)) else ""
@@ -163,9 +167,11 @@ def asks_how_it_works(question: str) -> bool:
 
     >>> asks_how_it_works("How does SVM work?"), asks_how_it_works("how is momentum defined?")
     (True, False)
+    >>> asks_how_it_works("what does DVC do?"), asked_term("what does the pooling layer do?")
+    (False, 'pooling layer')
     """
     match = _HOW_WORKS.match(question.strip())
-    return bool(match) and match.group("verb").startswith(("work", "function"))
+    return bool(match) and match.group("verb").lower() in ("work", "works", "function")
 
 
 # The columns that say what a row's term is or does; a Pros, Cons or Use Case column only lists it.

@@ -215,15 +215,23 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
         ("how would you explain softmax to a beginner?", "Function: Softmax; Formula:"),
         ("How does the handbook explain perplexity?", "Term: Perplexity; Definition: Measure of how well"),
         ("How does section 11 explain YOLO?", "Model: YOLO; Description: Single-shot detection"),
+        ("what does softmax do?", "Function: Softmax; Formula:"),
+        ("what does DVC do?", "Tool: DVC; Category: Data versioning"),
     ],
 )
 def test_a_definition_question_in_any_of_its_forms_opens_on_the_defining_passage(assistant, question, lead):
     """ "what is the elbow method?" was declined, and "What is mode collapse?" opened on the glossary: the handbook
     defines them only as list items ("- **Elbow Method**: Plot inertia vs K"). "What does the handbook say
-    about X?", "How does X work?" and "can you describe X?" ask what "What is X?" asks. A term a table's row
-    names ("Oversampling (SMOTE)") keeps its row."""
+    about X?", "How does X work?", "can you describe X?" and "what does X do?" (declined for softmax and DVC) ask
+    what "What is X?" asks. A term a table's row names ("Oversampling (SMOTE)") keeps its row."""
     answer = list(assistant.stream(question, summary=False))[-1]
     assert not answer.declined and answer.evidence[0].passage.plain.startswith(lead)
+
+
+def test_what_does_x_do_stays_declined_for_a_term_the_handbook_lacks(assistant):
+    """Read as "What is X?", "what does X do?" is answered by construction only by a passage naming X."""
+    for question in ("what does AdaBoost do?", "what does a Kalman filter do?"):
+        assert list(assistant.stream(question, summary=False))[-1].declined, question
 
 
 def test_an_aspect_a_table_compares_is_not_a_term_it_defines(assistant):
