@@ -587,7 +587,7 @@ def also_chosen(shown: Sequence[Evidence]) -> bool:
 
 def marked_table(p: Passage) -> list[str]:
     """A table shown whole, aligned for a terminal, its chosen rows marked: the learner finds the row that
-    answers among the others ("F1-Score" among six metrics), the first chosen apart from the rest.
+    answers among the others ("F1-Score" among six metrics), the rows picked (`mark`) apart from the rest.
 
     >>> table = "| Test | Use |\\n|:---|:---|\\n| **ANOVA** | 3+ groups |\\n| **t-test** | 2 groups |"
     >>> print("\\n".join(marked_table(Passage(table, "", "S", 10, 13, "table", marked=(13, 12), picked=(13,)))))
