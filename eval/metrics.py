@@ -172,7 +172,7 @@ def pointed_on_lines(first: tuple[int, int], marked: Sequence[int], lines: Seque
         return float("nan")
     if marked:
         return float(marked[0] in lines)
-    return float(any(first[0] <= n <= first[1] for n in lines))
+    return evidence_on_lines([first], lines)[0]
 
 
 def mean(values: Sequence[float]) -> float:

@@ -207,7 +207,8 @@ class Answer:
         if not self.evidence:
             return ""
         parts = [f"**{self.evidence_title}**"]
-        for n, e in enumerate(self.shown_evidence, start=1):
+        shown = self.shown_evidence  # computed on each read: the tables are built once here
+        for n, e in enumerate(shown, start=1):
             p = e.passage
             lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
             body = marked_markdown(p)
@@ -216,7 +217,7 @@ class Answer:
                 body = [*head, "```python" if p.kind == "program" else "```", *code, "```"]
             quoted = "\n".join(f"> {line}" for line in body)
             parts.append(f"[{n}] _{p.section} · {lines}_\n{quoted}")
-        if also_chosen(self.shown_evidence):
+        if also_chosen(shown):
             parts.append(f"_{MARKS_NOTE}_")
         return "\n\n".join(parts)
 

@@ -221,13 +221,14 @@ def _print_evidence(answer: Any, lead: str = "\n") -> None:
         click.echo(f"{lead}{answer.scope_note}")
         lead = ""
     click.secho(f"{lead}{answer.evidence_title}:", bold=True)
-    for n, e in enumerate(answer.shown_evidence, start=1):
+    shown = answer.shown_evidence  # computed on each read: the tables are built once here
+    for n, e in enumerate(shown, start=1):
         p = e.passage
         lines = f"line {p.line_start}" if p.line_start == p.line_end else f"lines {p.line_start}-{p.line_end}"
         click.secho(f"  [{n}] {p.section} ({lines})", dim=True)
         for line in marked_table(p) if p.kind == "table" else p.text.splitlines():
             click.echo(f"    {line}" if p.kind == "table" else f"      {line}")
-    if also_chosen(answer.shown_evidence):
+    if also_chosen(shown):
         click.secho(f"  {MARKS_NOTE}", dim=True)
 
 
