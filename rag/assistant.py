@@ -16,14 +16,13 @@ from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.definition import asked_term, asks_how_it_works, explains, label_terms, mentioned, names, row_terms
 from rag.evidence import (
-    MARKS_NOTE,
     WHOLE_BLOCKS,
     Evidence,
     Passage,
-    also_chosen,
     asks_for_list,
     choose_evidence,
     marked_markdown,
+    marks_note,
     passages,
     reading,
     table_rows,
@@ -217,8 +216,8 @@ class Answer:
                 body = [*head, "```python" if p.kind == "program" else "```", *code, "```"]
             quoted = "\n".join(f"> {line}" for line in body)
             parts.append(f"[{n}] _{p.section} · {lines}_\n{quoted}")
-        if also_chosen(shown):
-            parts.append(f"_{MARKS_NOTE}_")
+        if note := marks_note(shown):
+            parts.append(f"_{note}_")
         return "\n\n".join(parts)
 
     def shown(self) -> str:

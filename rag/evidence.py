@@ -571,6 +571,7 @@ ALSO = "▹"  # another row chosen
 # Under a table with both marks: of 34 "which ...?" questions each answered by one row (eval/data/rows_s30.jsonl),
 # the first row marked was the answer for 25; the table showed 2.5 marked rows on average, all alike.
 MARKS_NOTE = f"{MARK} closest match · {ALSO} also chosen"
+ALSO_NOTE = f"{ALSO} rows chosen for the question"  # no row picked is shown: the first passage is no table
 
 
 def mark(p: Passage, line: int) -> str:
@@ -580,9 +581,13 @@ def mark(p: Passage, line: int) -> str:
     return MARK if line in p.picked else ALSO
 
 
-def also_chosen(shown: Sequence[Evidence]) -> bool:
-    """Some passage shown marks a row ALSO: the learner is told what the two marks mean, once."""
-    return any(set(e.passage.marked) - set(e.passage.picked) for e in shown)
+def marks_note(shown: Sequence[Evidence]) -> str:
+    """What the marks shown mean, said once under the passages, or "" when none needs saying: MARK alone
+    explains itself, and a legend naming a MARK the learner cannot see ("why is High Variance not the
+    closest match?") misleads."""
+    if not any(set(e.passage.marked) - set(e.passage.picked) for e in shown):
+        return ""
+    return MARKS_NOTE if any(e.passage.picked for e in shown) else ALSO_NOTE
 
 
 def marked_table(p: Passage) -> list[str]:

@@ -93,6 +93,16 @@ def test_the_row_that_answers_is_marked_in_a_table_printed_whole(cli_env):
         assert "▸ closest match · ▹ also chosen" in out.stdout
 
 
+def test_the_marks_legend_names_only_the_marks_shown(cli_env):
+    """The first passage a diagram, a row of a later table marked ▹: the legend said "▸ closest match" with no ▸
+    anywhere on screen."""
+    out = hbrag(["ask", "--no-summary", "why would my model do great on training data but badly on new data?"], cli_env)
+    assert out.returncode == 0, out.stderr
+    marks = {line.split()[0] for line in out.stdout.splitlines() if line.lstrip().startswith(("▸", "▹"))}
+    assert marks == {"▹"}  # High Variance, in the Problem/Solutions table after the diagram
+    assert "▹ rows chosen for the question" in out.stdout and "closest match" not in out.stdout
+
+
 def test_a_section_that_never_mentions_the_topic_is_named_above_the_passages(cli_env):
     out = hbrag(["ask", "--no-summary", "In section 10, what is said about LoRA?"], cli_env)
     assert out.returncode == 0, out.stderr

@@ -154,7 +154,7 @@ def test_the_rows_chosen_from_a_table_shown_whole_are_marked_the_first_apart():
     marks are explained once: a "which ...?" question showed 2.5 marked rows alike, and the first was the answer
     for 25 of 34."""
     from rag.assistant import Answer
-    from rag.evidence import ALSO, MARK, MARKS_NOTE, also_chosen, marked_markdown, marked_table
+    from rag.evidence import ALSO, ALSO_NOTE, MARK, MARKS_NOTE, marked_markdown, marked_table, marks_note
 
     poisson, binomial = [p for p in passages(TABLE) if p.kind == "row"]
     table = whole_tables([Evidence(binomial, 0.8), Evidence(poisson, 0.7)])[0]
@@ -173,10 +173,14 @@ def test_the_rows_chosen_from_a_table_shown_whole_are_marked_the_first_apart():
     # A table shown after the first passage has no pick of the answer: its rows are all "also chosen".
     later = whole_tables([_ev("a sentence", 0.9), Evidence(binomial, 0.8), Evidence(poisson, 0.7)])[1].passage
     assert MARK not in "".join(marked_table(later)) and ALSO in "".join(marked_markdown(later))
+    # Under it, the legend names only the mark shown: no "closest match" the learner cannot find.
+    assert marks_note([_ev("a sentence", 0.9), Evidence(later, 0.8)]) == ALSO_NOTE
+    after = Answer("q", evidence=[_ev("a sentence", 0.9), Evidence(binomial, 0.8), Evidence(poisson, 0.7)])
+    assert ALSO_NOTE in after.evidence_markdown() and MARKS_NOTE not in after.evidence_markdown()
     # A comparison picks both its sides: neither is only an alternative to the other.
     both = whole_tables([Evidence(binomial, 0.8), Evidence(poisson, 0.7)], question="Binomial or Poisson?")[0]
     assert set(both.passage.picked) == set(both.passage.marked) and ALSO not in "".join(marked_table(both.passage))
-    assert not also_chosen([both]) and also_chosen([table])
+    assert marks_note([both]) == "" and marks_note([table]) == MARKS_NOTE
     assert MARKS_NOTE not in Answer("q", evidence=[Evidence(poisson, 0.7)]).evidence_markdown()
 
 

@@ -213,7 +213,7 @@ def _print_evidence(answer: Any, lead: str = "\n") -> None:
     """The handbook's own words, each with its section and lines: what the summary under them is checked against.
     A table is printed with its columns aligned, its cells as the handbook writes them, and the rows chosen from
     it marked."""
-    from rag.evidence import MARKS_NOTE, also_chosen, marked_table
+    from rag.evidence import marked_table, marks_note
 
     if not answer.evidence:
         return
@@ -228,8 +228,8 @@ def _print_evidence(answer: Any, lead: str = "\n") -> None:
         click.secho(f"  [{n}] {p.section} ({lines})", dim=True)
         for line in marked_table(p) if p.kind == "table" else p.text.splitlines():
             click.echo(f"    {line}" if p.kind == "table" else f"      {line}")
-    if also_chosen(shown):
-        click.secho(f"  {MARKS_NOTE}", dim=True)
+    if note := marks_note(shown):
+        click.secho(f"  {note}", dim=True)
 
 
 @cli.command()
