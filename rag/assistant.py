@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -37,7 +37,7 @@ from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
 from rag.scope import TAUGHT, Scope
 from rag.settings import Settings
 from rag.smalltalk import reply
-from rag.unknown import zipf
+from rag.unknown import names_in, used_names, zipf
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -363,7 +363,7 @@ class Assistant:
         if not answerable:
             closest = evidence if self.answerability.shows_closest(signals) else []
             unknown = found.unknown if signals.get("unknown", 0.0) >= NAMED_UNKNOWN else ""
-            about, rows = ("", []) if closest else self.about(query)
+            about, rows = ("", []) if closest else self.about(query, found.hits)
             if rows:
                 text, closest = f"{never_uses(DECLINED, unknown)} {ABOUT.format(terms=about)}", rows
             else:
@@ -463,10 +463,11 @@ class Assistant:
         best = max((e.score for e in evidence), default=0.0)  # the first shown may not be the best scored
         return evidence, {**found.signals, "evidence": best}
 
-    def about(self, question: str) -> tuple[str, list[Evidence]]:
+    def about(self, question: str, hits: Sequence[Hit] = ()) -> tuple[str, list[Evidence]]:
         """The terms a declined question names that rows of the handbook's tables name in their first column
         (rare words only, ABOUT_MAX_ZIPF), joined for the message, and those rows: the handbook's own words
-        on them, though not an answer."""
+        on them, though not an answer. Failing a row, the passages that use a name the question asks about
+        (`used_names`: "TPU", "SARIMA", "TN"), from the retrieved chunks first."""
         r = self.retriever
         words, rows = [], []
         for term, written in mentioned(question, r.named):
@@ -487,7 +488,29 @@ class Assistant:
                 rows.append(Evidence(row, 0.0))
             if len(rows) == ABOUT_ROWS:
                 break
+        if not rows:
+            words, rows = self.uses(question, hits)
         return " and ".join(words), rows
+
+    def uses(self, question: str, hits: Sequence[Hit] = ()) -> tuple[list[str], list[Evidence]]:
+        """The names a question asks about that the handbook uses in a few places, and for each the first
+        passage using it, or the first of a section whose heading uses it ("EDA Checklist"): from the chunks
+        retrieved, best first, then in the handbook's order."""
+        chunks = self.retriever.chunks
+        rank = {h.chunk.id: n for n, h in enumerate(hits)}
+        words, shown = [], []
+        for word, found in used_names(question, [f"{c.section_path[-1]}\n{c.text}" for c in chunks]):
+            for i in sorted(found, key=lambda i: (rank.get(chunks[i].id, len(rank)), i)):
+                heading = names_in(word, chunks[i].section_path[-1])
+                split = passages(chunks[i], 1, self.handbook_lines)
+                passage = next((p for p in split if heading or names_in(word, p.text)), None)
+                if passage is not None:
+                    words.append(word)
+                    shown.append(Evidence(passage, 0.0))
+                    break
+            if len(shown) == ABOUT_ROWS:
+                break
+        return words, shown
 
     @cached_property
     def answerability(self) -> AnswerabilityModel:

@@ -28,7 +28,7 @@ _DEFINITION = re.compile(
     r"\s+(?:explain|define|describe)"
     r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|describe|eli5:?|meaning\s+of)"
     r"(?:\s+what)?\s+(?:an?\s+|the\s+)?"
-    r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+)?for|\s+in\s+simple\s+terms|\s+simply|\s+briefly"
+    r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+)?for|\s+(?:all\s+)?about|\s+in\s+simple\s+terms|\s+simply|\s+briefly"
     r"|\s+to\s+(?:a\s+)?(?:beginner|child|kid|newbie|layman|non-expert)s?)?\s*[?.!]*$",
     re.IGNORECASE,
 )
@@ -37,11 +37,13 @@ _DEFINITION = re.compile(
 # X?", 4 of the 24 questions of eval/data/howworks_s29.jsonl were declined (early stopping, beam search, ...).
 # And "what does X do?", which asks what "What is X?" asks (a row saying what DVC is for answers it, unlike "how
 # does X work?"): before eval/data/does_s30.jsonl's 21 answerable questions were read so, 4 were declined ("what
-# does softmax do?") and 4 hedged.
+# does softmax do?") and 4 hedged. So do "what does X measure / stand for / represent / tell me?" ("what does AUC
+# measure?" was hedged, eval/data/abbrev_s31.jsonl).
 _HOW_WORKS = re.compile(
     r"^(?:how\s+(?:does|do|is|are)|what\s+(?:does|do))\s+(?:an?\s+|the\s+)?"
     r"(?!(?:i|we|you|it|they|this|that|these|those)\s)(?P<subject>.+?)\s+"
-    r"(?P<verb>work|works|function|defined|described|do)\s*[?.!]*$",
+    r"(?P<verb>work|works|function|defined|described|do|measure|represent|stand\s+for|tell\s+(?:me|us))"
+    r"\s*[?.!]*$",
     re.IGNORECASE,
 )
 
@@ -103,6 +105,8 @@ def asked_term(question: str) -> str:
     ('poisson distribution', 'stride')
     >>> asked_term("eli5: backpropagation")
     'backpropagation'
+    >>> asked_term("what's EDA about?"), asked_term("what does AUC measure?"), asked_term("what does p tell us?")
+    ('eda', 'auc', 'p')
     """
     match = _HOW_WORKS.match(question.strip()) or _DEFINITION.match(question.strip())
     if match:
@@ -216,13 +220,21 @@ def _rows(plain: str) -> Iterator[tuple[str, list[tuple[str, str]]]]:
 
 
 _GLOSS = re.compile(r"\(([A-Z]{3,}s?)\)\s*$")  # "Oversampling (SMOTE)"; not "Bias (ML)"
+_HEAD = re.compile(r"^([A-Z][A-Z0-9]+)[-\s]")  # "AUC-ROC", "F1-Score", "H2O AutoML"; not "K-Means", "t-SNE"
 
 
 def _aliases(cell: str) -> set[str]:
     """The terms a table's first cell names: the cell without its gloss, and the gloss too when it is an acronym
-    of three capitals or more ("Oversampling (SMOTE)" names SMOTE, which the handbook's lists define again)."""
-    gloss = _GLOSS.search(cell.replace("**", ""))
-    return {_key(cell), *([_key(gloss.group(1))] if gloss else [])}
+    of three capitals or more ("Oversampling (SMOTE)" names SMOTE, which the handbook's lists define again),
+    and an acronym that leads it ("AUC-ROC" names AUC, "F1-Score" F1: "What does AUC measure?" was hedged,
+    "what is H2O?" declined, eval/data/abbrev_s31.jsonl).
+
+    >>> sorted(_aliases("**F1-Score**")), sorted(_aliases("Oversampling (SMOTE)")), sorted(_aliases("K-Means"))
+    (['f1', 'f1 score'], ['oversampling', 'smote'], ['k mean'])
+    """
+    cell = cell.replace("**", "")
+    gloss, head = _GLOSS.search(cell), _HEAD.match(cell)
+    return {_key(cell), *([_key(gloss.group(1))] if gloss else []), *([_key(head.group(1))] if head else [])}
 
 
 _ACRONYM = re.compile(r"[A-Z][A-Za-z]*[A-Z]s?")  # GANs, LSTM, ViT; not PyTorch

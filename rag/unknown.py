@@ -26,11 +26,16 @@ away. That difference is the `lift` signal (rag/retrieve.py; thirteenth round).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rag.guard import stemmer
 
 RAREST = 5.0  # the strength of a word wordfreq has never seen (Zipf 0)
+# A name the handbook uses in at most this many chunks is something it says a word about, not one it uses
+# everywhere ("model", "ML"); and one rarer in English than this names that thing wherever it is written.
+NAME_TEXTS = 4
+NAME_ZIPF = 3.0
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]*[A-Z0-9]s?|[A-Za-z]+[0-9][A-Za-z0-9]*")  # EDA, TPUs, F1, H2O, FP32
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\-]*")
 # British spellings the handbook writes the American way: minimise/minimize, colour/color, analyse/analyze.
 _BRITISH = ((r"is(e|es|ed|ing|ation|ations)$", r"iz\1"), (r"our(s?)$", r"or\1"), (r"ys(e|es|ed|ing)$", r"yz\1"))
@@ -98,3 +103,34 @@ def unknown_word(question: str, vocab: frozenset[str]) -> tuple[str, float]:
         if strength > best[1]:
             best = (raw, min(strength, RAREST))
     return best
+
+
+def used_names(question: str, texts: Sequence[str], most: int = NAME_TEXTS) -> list[tuple[str, list[int]]]:
+    """The question's names the handbook uses in 1 to `most` of `texts`, each as written with those texts'
+    indices, in the question's order: the other side of `unknown_word`. A name is a word rare in English
+    (Zipf <= NAME_ZIPF: "SARIMA", "tpu", "Kubernetes") or one written as an acronym or with a digit ("TN", "F1",
+    "H2O"), matched as written then: "MAP" names the ranking metric, "map" is an everyday word.
+
+    "What is a TPU?" met a decline that said nothing, though the handbook writes "GPU/TPU for inference".
+
+    >>> used_names("what are TPUs, and MAP?", ["GPU/TPU for inference", "Map to regions", "NDCG, MAP"])
+    [('TPU', [0]), ('MAP', [2])]
+    >>> used_names("how do I map the model?", ["Map to regions", "the model"])
+    []
+    """
+    out: list[tuple[str, list[int]]] = []
+    for match in _WORD.finditer(question.replace("\u2019", "'")):
+        raw = re.sub(r"'s$", "", match.group()).strip("'-")
+        raw = raw[:-1] if len(raw) > 2 and raw[-1] == "s" and raw[:-1].isupper() else raw  # "TPUs" is "TPU"
+        if len(raw) < 2 or not (_ACRONYM.fullmatch(raw) or zipf(raw.lower()) <= NAME_ZIPF):
+            continue
+        found = [i for i, text in enumerate(texts) if names_in(raw, text)]
+        if 0 < len(found) <= most and raw not in (w for w, _ in out):
+            out.append((raw, found))
+    return out
+
+
+def names_in(word: str, text: str) -> bool:
+    """`text` uses `word` as `used_names` matched it: as written when it is an acronym, else in any case."""
+    flags = 0 if _ACRONYM.fullmatch(word) else re.IGNORECASE
+    return bool(re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, flags))

@@ -217,6 +217,9 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
         ("How does section 11 explain YOLO?", "Model: YOLO; Description: Single-shot detection"),
         ("what does softmax do?", "Function: Softmax; Formula:"),
         ("what does DVC do?", "Tool: DVC; Category: Data versioning"),
+        # An acronym that leads a row's name names the row: AUC was hedged on the cheat sheet, H2O declined.
+        ("what does AUC measure?", "Metric: AUC-ROC; Formula: Area under ROC curve"),
+        ("what is H2O?", "Tool: H2O AutoML; Features: Enterprise, distributed"),
     ],
 )
 def test_a_definition_question_in_any_of_its_forms_opens_on_the_defining_passage(assistant, question, lead):
@@ -315,6 +318,25 @@ def test_a_decline_shows_what_the_handbook_says_about_a_rare_term_it_names(assis
     assert "What the handbook says about SVM" in answer.shown() and "Effective in high dim" in answer.shown()
     common = list(assistant.stream("How long should puppy training sessions last?", summary=False))[-1]
     assert common.declined and not common.about and not common.evidence
+
+
+@pytest.mark.parametrize(
+    ("question", "name", "words"),
+    [
+        ("what is a TPU?", "TPU", "GPU/TPU for inference"),
+        ("what is SARIMA?", "SARIMA", "ARIMA/SARIMA for single seasonality"),
+        ("what is the TPR?", "TPR", "Receiver Operating Characteristic (TPR vs FPR)"),
+    ],
+)
+def test_a_decline_shows_where_the_handbook_uses_a_name_the_question_asks_about(assistant, question, name, words):
+    """Of ten names the handbook uses but never defines (eval/data/abbrev_s31.jsonl), seven were declined with
+    nothing but section titles: the decline now shows the handbook's line that uses the name. One it never uses
+    ("GELU") still shows nothing."""
+    answer = list(assistant.stream(question, summary=False))[-1]
+    assert answer.declined and answer.about == name and words in answer.evidence[0].passage.text
+    assert f"What the handbook says about {name}" in answer.shown()
+    lacking = list(assistant.stream("what is GELU?", summary=False))[-1]
+    assert lacking.declined and not lacking.about and not lacking.evidence
 
 
 def test_the_definition_module_s_examples():
