@@ -14,7 +14,16 @@ import numpy as np
 from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
-from rag.definition import asked_term, asks_how_it_works, explains, label_terms, mentioned, names, row_terms
+from rag.definition import (
+    asked_term,
+    asks_how_it_works,
+    compared_terms,
+    explains,
+    label_terms,
+    mentioned,
+    names,
+    row_terms,
+)
 from rag.evidence import (
     WHOLE_BLOCKS,
     Evidence,
@@ -37,7 +46,7 @@ from rag.retrieve import Hit, Retrieval, RetrievalOptions, Retriever
 from rag.scope import TAUGHT, Scope
 from rag.settings import Settings
 from rag.smalltalk import reply
-from rag.unknown import names_in, used_names, zipf
+from rag.unknown import is_name, names_in, used_names
 
 
 def clean_question(question: str, max_chars: int) -> str:
@@ -86,9 +95,9 @@ UNKNOWN_SUGGEST_FLOOR = 0.35
 # A decline that still shows what the handbook says about a term the question names, when a table row names
 # it: "How does SVM work?" is not taught, but the Classification Algorithms table has a row for SVM.
 ABOUT = "What it says about {terms} is below: check whether it helps."
-# Only a term rare in English (Zipf <= 3: "SVM" 2.2, "PCA" 2.9, "autoencoder" 1.1) names that topic alone;
-# "training", "mean" or "regression" (3.5) name rows of tables about something else.
-ABOUT_MAX_ZIPF = 3.0
+# Only a name (rag/unknown.py: `is_name`) names that topic alone: a term rare in English (Zipf <= 3: "SVM" 2.2,
+# "PCA" 2.9, "autoencoder" 1.1) or written as an acronym ("L1", Zipf 3.1); "training", "mean" or "regression"
+# (3.5) name rows of tables about something else.
 ABOUT_ROWS = 2
 
 # An answered question the answerability model gives even odds or worse: its passages are the closest found,
@@ -407,7 +416,8 @@ class Assistant:
         """The evidence, the signals, and whether the handbook answers the question (rag/answerable.py).
 
         A bank question asked again (its answer taken whole as evidence) is answerable by construction, and so
-        is "What is X?" when a table row that names X is among the evidence: that row comes first.
+        is "What is X?" when a table row that names X is among the evidence (that row comes first), and "X or Y?"
+        when rows of one table name both (those rows come first: `compared`).
         """
         evidence, signals = self.signals(question, found)
         evidence, certain = self.by_construction(question, evidence)
@@ -425,6 +435,17 @@ class Assistant:
             return evidence, True
         if evidence and self.formula_row(question, evidence[0].passage):
             return evidence, True
+        if rows := self.compared(question, evidence):
+            # A bank answer that leads and names every side stays first ("Q41: What is model drift?" says data and
+            # concept drift in a sentence each); Scenario 9's "ARIMA/SARIMA" for "leave-one-out vs time series
+            # split" does not.
+            r, sides = self.retriever, set(compared_terms(question, self.retriever.named))
+            at = r.position.get(evidence[0].passage.chunk_id) if evidence else None
+            bank = at is not None and bool(r.bank[at])
+            lead = evidence[:1] if bank and {t for t, _ in mentioned(evidence[0].passage.plain, sides)} == sides else []
+            tables = {e.passage.table_lines for e in rows}
+            rest = [e for e in evidence[len(lead) :] if e.passage.table_lines not in tables]
+            return [*lead, *rows, *rest], True
         term = asked_term(question)
         # The section whose heading names the term teaches it; a row of another table only lists it.
         taught = [e for e in evidence if e.passage.section in self.retriever.titled.get(term, ())]
@@ -438,6 +459,29 @@ class Assistant:
         if not rows:
             return evidence, False
         return first(rows[0], evidence), True
+
+    def compared(self, question: str, evidence: list[Evidence]) -> list[Evidence]:
+        """The rows of one small table that name two or more of the terms a question sets against each other
+        (`compared_terms`), in the question's order, or []: the handbook sets "L1 vs L2", "adam or sgd?" side by
+        side in a table, which answers them by
+        construction (8 of eval/data/compare_s31.jsonl's 24 were hedged and 1 declined, 20 already opening on
+        a passage that names both). The table the evidence leads with comes first, then the handbook's order."""
+        r = self.retriever
+        terms = compared_terms(question, r.named)
+        if len(terms) < 2:
+            return []
+        order = {e.passage.chunk_id: n for n, e in enumerate(evidence)}
+        score = max((e.score for e in evidence), default=0.0)
+        candidates = {i for t in terms for i in r.named[t]}
+        for i in sorted(candidates, key=lambda i: (order.get(r.chunks[i].id, len(order)), i)):
+            tables: dict[tuple[int, int], dict[str, Passage]] = {}
+            for p in passages(r.chunks[i], 1, self.handbook_lines):
+                for term in (t for t in terms if p.kind == "row" and p.table and names(p.plain, t)):
+                    tables.setdefault(p.table_lines, {}).setdefault(term, p)
+            for rows in tables.values():
+                if len({p.line_start for p in rows.values()}) >= 2:
+                    return [Evidence(p, score) for p in dict.fromkeys(rows[t] for t in terms if t in rows)]
+        return []
 
     @staticmethod
     def in_scope(scope: Scope, evidence: list[Evidence]) -> tuple[list[Evidence], bool]:
@@ -465,13 +509,13 @@ class Assistant:
 
     def about(self, question: str, hits: Sequence[Hit] = ()) -> tuple[str, list[Evidence]]:
         """The terms a declined question names that rows of the handbook's tables name in their first column
-        (rare words only, ABOUT_MAX_ZIPF), joined for the message, and those rows: the handbook's own words
+        (names only, `is_name`), joined for the message, and those rows: the handbook's own words
         on them, though not an answer. Failing a row, the passages that use a name the question asks about
         (`used_names`: "TPU", "SARIMA", "TN"), from the retrieved chunks first."""
         r = self.retriever
         words, rows = [], []
         for term, written in mentioned(question, r.named):
-            if zipf(written.lower()) > ABOUT_MAX_ZIPF:
+            if not is_name(written):
                 continue
             chunks = (r.chunks[i] for i in r.named[term])
             row = next(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from itertools import pairwise
 
 from ingest.markdown import table_pairs
 
@@ -164,6 +165,40 @@ def rows_named(table: str, question: str) -> set[int]:
     rows = {offset: _aliases(term) for offset, term, _ in table_pairs(table)}
     said = {term for term, _ in mentioned(question, set().union(*rows.values()))} if rows else set()
     return {offset for offset, aliases in rows.items() if aliases & said}
+
+
+# What joins the two sides of "X vs Y", "X or Y?", "X compared to Y"; "and" only beside a word that asks to compare
+# ("the difference between X and Y"): "Which model mixes the L1 and L2 penalties?" asks for a third thing.
+_VERSUS = re.compile(r"\s*,?\s*(?:vs\.?|versus|or|compared\s+(?:to|with)|than|over|instead\s+of|rather\s+than)\s*")
+_AND = re.compile(r"\s*,?\s*and\s*")
+_COMPARE = re.compile(r"\b(?:differ\w*|compar\w*|better|worse|prefer\w*|choose|pick|vs\.?|versus)\b", re.IGNORECASE)
+
+
+def compared_terms(question: str, terms: Iterable[str]) -> list[str]:
+    """The terms (as `_key` writes them) a question sets against each other, in its order, or []: two named
+    terms joined by "vs", "or", "compared to", or by "and" in a question that asks to compare.
+
+    >>> compared_terms("L1 vs L2, what's the actual difference?", ["l1", "l2"])
+    ['l1', 'l2']
+    >>> compared_terms("What's the difference between Adam and plain SGD?", ["adam", "sgd"])
+    ['adam', 'sgd']
+    >>> compared_terms("Which regression model mixes the L1 and L2 penalties together?", ["l1", "l2"])
+    []
+    >>> compared_terms("How does a Poisson regression differ from a negative binomial one?", ["poisson", "binomial"])
+    []
+    """
+    found = mentioned(question, terms)
+    spans, at = [], 0
+    for term, written in found:
+        start = question.find(written, at)
+        spans.append((term, start, start + len(written)))
+        at = start + len(written)
+    out: list[str] = []
+    for (a, _, end), (b, start, _) in pairwise(spans):
+        gap = re.sub(r"\b(?:the|a|an|plain|simple|regular|normal)\s+", "", question[end:start] + " ", flags=re.I)
+        if _VERSUS.fullmatch(gap) or (_AND.fullmatch(gap) and _COMPARE.search(question)):
+            out += [t for t in (a, b) if t not in out]
+    return out
 
 
 def asks_how_it_works(question: str) -> bool:

@@ -35,7 +35,8 @@ RAREST = 5.0  # the strength of a word wordfreq has never seen (Zipf 0)
 # everywhere ("model", "ML"); and one rarer in English than this names that thing wherever it is written.
 NAME_TEXTS = 4
 NAME_ZIPF = 3.0
-_ACRONYM = re.compile(r"[A-Z][A-Z0-9]*[A-Z0-9]s?|[A-Za-z]+[0-9][A-Za-z0-9]*")  # EDA, TPUs, F1, H2O, FP32
+_ACRONYM = re.compile(r"[A-Z][A-Z0-9]*[A-Z0-9]s?")  # EDA, TPUs, F1, H2O, FP32: matched as written
+_DIGITS = re.compile(r"[A-Za-z]+[0-9][A-Za-z0-9]*")  # l1, fp16: a name in any case
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\-]*")
 # British spellings the handbook writes the American way: minimise/minimize, colour/color, analyse/analyze.
 _BRITISH = ((r"is(e|es|ed|ing|ation|ations)$", r"iz\1"), (r"our(s?)$", r"or\1"), (r"ys(e|es|ed|ing)$", r"yz\1"))
@@ -122,12 +123,21 @@ def used_names(question: str, texts: Sequence[str], most: int = NAME_TEXTS) -> l
     for match in _WORD.finditer(question.replace("\u2019", "'")):
         raw = re.sub(r"'s$", "", match.group()).strip("'-")
         raw = raw[:-1] if len(raw) > 2 and raw[-1] == "s" and raw[:-1].isupper() else raw  # "TPUs" is "TPU"
-        if len(raw) < 2 or not (_ACRONYM.fullmatch(raw) or zipf(raw.lower()) <= NAME_ZIPF):
+        if len(raw) < 2 or not is_name(raw):
             continue
         found = [i for i, text in enumerate(texts) if names_in(raw, text)]
         if 0 < len(found) <= most and raw not in (w for w, _ in out):
             out.append((raw, found))
     return out
+
+
+def is_name(word: str) -> bool:
+    """A word (or phrase) that names one thing: rare in English, or written as an acronym or with a digit.
+
+    >>> is_name("SVM"), is_name("l1"), is_name("autoencoder"), is_name("training")
+    (True, True, True, False)
+    """
+    return bool(_ACRONYM.fullmatch(word) or _DIGITS.fullmatch(word)) or zipf(word.lower()) <= NAME_ZIPF
 
 
 def names_in(word: str, text: str) -> bool:

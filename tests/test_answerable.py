@@ -231,6 +231,33 @@ def test_a_definition_question_in_any_of_its_forms_opens_on_the_defining_passage
     assert not answer.declined and answer.evidence[0].passage.plain.startswith(lead)
 
 
+@pytest.mark.parametrize(
+    ("question", "table", "sides"),
+    [
+        ("adam or sgd for training my net?", "Section 9 — Deep Learning Fundamentals > Optimizers", ("Adam", "SGD")),
+        ("spacy or nltk?", "Section 18 — ML/AI Tools & Frameworks > NLP Libraries", ("spaCy", "NLTK")),
+    ],
+)
+def test_x_or_y_opens_on_the_table_that_sets_both_side_by_side(assistant, question, table, sides):
+    """ "adam or sgd?" was hedged (no summary, "may not answer this question") though the Optimizers table has a
+    row for each: a table naming both sides answers the comparison by construction, both rows picked (eval/data/
+    compare_s31.jsonl: 8 of 24 hedged, 1 declined)."""
+    answer = list(assistant.stream(question, summary=False))[-1]
+    assert not answer.declined and not answer.doubtful
+    shown = answer.shown_evidence[0].passage
+    assert shown.section == table and shown.kind == "table"
+    lines = shown.text.splitlines()
+    picked = [lines[line - shown.line_start] for line in shown.picked]
+    assert all(any(f"**{side}**" in row for row in picked) for side in sides), picked
+
+
+def test_two_terms_the_question_does_not_set_against_each_other_are_no_comparison(assistant):
+    """ "Which regression model mixes the L1 and L2 penalties?" asks for a third thing (Elastic Net): the
+    Regression Algorithms table that names it stays first, not the Regularization table's L1 and L2 rows."""
+    answer = list(assistant.stream("Which regression model mixes the L1 and L2 penalties together?", summary=False))
+    assert answer[-1].shown_evidence[0].passage.section == "Section 6 — Supervised Learning > Regression Algorithms"
+
+
 def test_what_does_x_do_stays_declined_for_a_term_the_handbook_lacks(assistant):
     """Read as "What is X?", "what does X do?" is answered by construction only by a passage naming X."""
     for question in ("what does AdaBoost do?", "what does a Kalman filter do?"):
