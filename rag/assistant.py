@@ -435,14 +435,15 @@ class Assistant:
             return evidence, True
         if evidence and self.formula_row(question, evidence[0].passage):
             return evidence, True
-        if rows := self.compared(question, evidence):
+        sides = compared_terms(question, self.retriever.named)
+        if rows := self.compared(sides, evidence):
             # A bank answer that leads and names every side stays first ("Q41: What is model drift?" says data and
             # concept drift in a sentence each); Scenario 9's "ARIMA/SARIMA" for "leave-one-out vs time series
             # split" does not.
-            r, sides = self.retriever, set(compared_terms(question, self.retriever.named))
+            r = self.retriever
             at = r.position.get(evidence[0].passage.chunk_id) if evidence else None
             bank = at is not None and bool(r.bank[at])
-            lead = evidence[:1] if bank and {t for t, _ in mentioned(evidence[0].passage.plain, sides)} == sides else []
+            lead = evidence[:1] if bank and len(mentioned(evidence[0].passage.plain, sides)) == len(sides) else []
             tables = {e.passage.table_lines for e in rows}
             rest = [e for e in evidence[len(lead) :] if e.passage.table_lines not in tables]
             return [*lead, *rows, *rest], True
@@ -460,14 +461,13 @@ class Assistant:
             return evidence, False
         return first(rows[0], evidence), True
 
-    def compared(self, question: str, evidence: list[Evidence]) -> list[Evidence]:
+    def compared(self, terms: list[str], evidence: list[Evidence]) -> list[Evidence]:
         """The rows of one small table that name two or more of the terms a question sets against each other
-        (`compared_terms`), in the question's order, or []: the handbook sets "L1 vs L2", "adam or sgd?" side by
-        side in a table, which answers them by
-        construction (8 of eval/data/compare_s31.jsonl's 24 were hedged and 1 declined, 20 already opening on
-        a passage that names both). The table the evidence leads with comes first, then the handbook's order."""
+        (`compared_terms`), in that order, or []: the handbook sets "L1 vs L2" or "adam or sgd?" side by side in
+        a table, which answers them by construction (8 of eval/data/compare_s31.jsonl's 24 were hedged and 1
+        declined, 20 already opening on a passage that names both). The table the evidence leads with comes
+        first, then the handbook's order."""
         r = self.retriever
-        terms = compared_terms(question, r.named)
         if len(terms) < 2:
             return []
         order = {e.passage.chunk_id: n for n, e in enumerate(evidence)}
