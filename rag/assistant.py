@@ -373,6 +373,12 @@ class Assistant:
             closest = evidence if self.answerability.shows_closest(signals) else []
             unknown = found.unknown if signals.get("unknown", 0.0) >= NAMED_UNKNOWN else ""
             about, rows = ("", []) if closest else self.about(query, found.hits)
+            if closest and not rows:
+                # Closest passages that never use the name asked about give way to the lines that do: "what's a
+                # TPU good for?" showed the metrics table (its "TP"), not "GPU/TPU for inference".
+                words, used = self.uses(query, found.hits)
+                if used and not any(names_in(w, e.passage.text) for w in words for e in closest):
+                    about, rows = " and ".join(words), used
             if rows:
                 text, closest = f"{never_uses(DECLINED, unknown)} {ABOUT.format(terms=about)}", rows
             else:

@@ -351,14 +351,16 @@ def test_a_decline_shows_what_the_handbook_says_about_a_rare_term_it_names(assis
     ("question", "name", "words"),
     [
         ("what is a TPU?", "TPU", "GPU/TPU for inference"),
+        # Shown the metrics table (its "TP") as the closest passages, which never use the name.
+        ("what's a TPU good for?", "TPU", "GPU/TPU for inference"),
         ("what is SARIMA?", "SARIMA", "ARIMA/SARIMA for single seasonality"),
         ("what is the TPR?", "TPR", "Receiver Operating Characteristic (TPR vs FPR)"),
     ],
 )
 def test_a_decline_shows_where_the_handbook_uses_a_name_the_question_asks_about(assistant, question, name, words):
     """Of ten names the handbook uses but never defines (eval/data/abbrev_s31.jsonl), seven were declined with
-    nothing but section titles: the decline now shows the handbook's line that uses the name. One it never uses
-    ("GELU") still shows nothing."""
+    nothing but section titles: the decline now shows the handbook's line that uses the name, also in place of
+    closest passages that never use it. One it never uses ("GELU") still shows nothing."""
     answer = list(assistant.stream(question, summary=False))[-1]
     assert answer.declined and answer.about == name and words in answer.evidence[0].passage.text
     assert f"What the handbook says about {name}" in answer.shown()
