@@ -26,7 +26,7 @@ away. That difference is the `lift` signal (rag/retrieve.py; thirteenth round).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from rag.guard import stemmer
 
@@ -35,7 +35,7 @@ RAREST = 5.0  # the strength of a word wordfreq has never seen (Zipf 0)
 # everywhere ("model", "ML"); and one rarer in English than this names that thing wherever it is written.
 NAME_TEXTS = 4
 NAME_ZIPF = 3.0
-_ACRONYM = re.compile(r"[A-Z][A-Z0-9]*[A-Z0-9]s?")  # EDA, TPUs, F1, H2O, FP32: matched as written
+_CAPS = re.compile(r"[A-Z][A-Z0-9]*[A-Z0-9]s?")  # EDA, TPUs, F1, H2O, FP32: matched as written
 _DIGITS = re.compile(r"[A-Za-z]+[0-9][A-Za-z0-9]*")  # l1, fp16: a name in any case
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\-]*")
 # British spellings the handbook writes the American way: minimise/minimize, colour/color, analyse/analyze.
@@ -83,6 +83,14 @@ def masked(question: str, word: str) -> str:
     return re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", "thing", question)
 
 
+def _question_words(question: str) -> Iterator[tuple[str, str]]:
+    """Each word of a question as written (no "'s", no edge quotes or hyphens) and as read: an acronym's
+    plural as its singular ("GRUs" is "GRU"; Snowball keeps "grus" whole)."""
+    for match in _WORD.finditer(question.replace("\u2019", "'")):  # a phone's apostrophe: "shouldn’t"
+        raw = re.sub(r"'s$", "", match.group()).strip("'-")
+        yield raw, raw[:-1] if len(raw) > 2 and raw[-1] == "s" and raw[:-1].isupper() else raw
+
+
 def unknown_word(question: str, vocab: frozenset[str]) -> tuple[str, float]:
     """The question's word absent from `vocab` with the highest strength (5 - Zipf), as written, or ("", 0.0).
     An acronym's plural is its singular: Snowball keeps "grus" whole.
@@ -91,9 +99,8 @@ def unknown_word(question: str, vocab: frozenset[str]) -> tuple[str, float]:
     ('', 0.0)
     """
     best = ("", 0.0)
-    for match in _WORD.finditer(question.replace("\u2019", "'")):  # a phone's apostrophe: "shouldn’t"
-        raw = re.sub(r"'s$", "", match.group()).strip("'-")
-        word = raw.lower()[:-1] if len(raw) > 2 and raw[-1] == "s" and raw[:-1].isupper() else raw.lower()
+    for raw, singular in _question_words(question):
+        word = singular.lower()
         parts = [p for p in re.split(r"[-']", word) if len(p) > 1]
         unknown = [p for p in parts if not known(p, vocab)]
         if len(word) < 3 or not unknown:
@@ -120,9 +127,7 @@ def used_names(question: str, texts: Sequence[str], most: int = NAME_TEXTS) -> l
     []
     """
     out: list[tuple[str, list[int]]] = []
-    for match in _WORD.finditer(question.replace("\u2019", "'")):
-        raw = re.sub(r"'s$", "", match.group()).strip("'-")
-        raw = raw[:-1] if len(raw) > 2 and raw[-1] == "s" and raw[:-1].isupper() else raw  # "TPUs" is "TPU"
+    for _, raw in _question_words(question):  # "TPUs" is "TPU"
         if len(raw) < 2 or not is_name(raw):
             continue
         found = [i for i, text in enumerate(texts) if names_in(raw, text)]
@@ -137,10 +142,10 @@ def is_name(word: str) -> bool:
     >>> is_name("SVM"), is_name("l1"), is_name("autoencoder"), is_name("training")
     (True, True, True, False)
     """
-    return bool(_ACRONYM.fullmatch(word) or _DIGITS.fullmatch(word)) or zipf(word.lower()) <= NAME_ZIPF
+    return bool(_CAPS.fullmatch(word) or _DIGITS.fullmatch(word)) or zipf(word.lower()) <= NAME_ZIPF
 
 
 def names_in(word: str, text: str) -> bool:
     """`text` uses `word` as `used_names` matched it: as written when it is an acronym, else in any case."""
-    flags = 0 if _ACRONYM.fullmatch(word) else re.IGNORECASE
+    flags = 0 if _CAPS.fullmatch(word) else re.IGNORECASE
     return bool(re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text, flags))
