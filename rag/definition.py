@@ -61,7 +61,7 @@ _NOT_BARE = frozenset(
 )
 
 
-def _key(term: str) -> str:
+def term_key(term: str) -> str:
     """A term as a question may write it: no gloss in brackets ("Ridge (L2)"), no bold, lower case, singular,
     a hyphen read as a space ("one-hot encoding" is "one hot encoding")."""
     term = re.sub(r"\s*\(.*?\)", "", term.replace("**", "")).strip().lower()
@@ -83,7 +83,7 @@ def bare_term(question: str) -> str:
 
 
 def asked_term(question: str) -> str:
-    """What a definition question asks for, as `_key` writes it, or "" for any other question. A bare term is a
+    """What a definition question asks for, as `term_key` writes it, or "" for any other question. A bare term is a
     definition question.
 
     >>> asked_term("What are GANs?"), asked_term("What does perplexity mean?"), asked_term("Why ReLU?")
@@ -111,8 +111,8 @@ def asked_term(question: str) -> str:
     """
     match = _HOW_WORKS.match(question.strip()) or _DEFINITION.match(question.strip())
     if match:
-        return _key(match.group("subject"))
-    return _key(bare) if (bare := bare_term(question)) else ""
+        return term_key(match.group("subject"))
+    return term_key(bare) if (bare := bare_term(question)) else ""
 
 
 # What a bank question adds to its term: "... and why is it used?", "... in transformers", "... in simple terms".
@@ -131,7 +131,7 @@ def bank_term(question: str) -> str:
     ('difference between bert and gpt', '')
     """
     match = _DEFINITION.match(question.strip())
-    return _key(_QUALIFIER.sub("", match.group("subject"))) if match else ""
+    return term_key(_QUALIFIER.sub("", match.group("subject"))) if match else ""
 
 
 def names(plain: str, term: str) -> bool:
@@ -160,7 +160,7 @@ def rows_named(table: str, question: str) -> set[int]:
     >>> sorted(rows_named(table, "What's the difference between a t-test and ANOVA?")), rows_named(table, "Which one?")
     ([2, 3], set())
     """
-    if _key(table.split("|")[1]) in _ASPECTS:
+    if term_key(table.split("|")[1]) in _ASPECTS:
         return set()
     rows = {offset: _aliases(term) for offset, term, _ in table_pairs(table)}
     said = {term for term, _ in mentioned(question, set().union(*rows.values()))} if rows else set()
@@ -175,7 +175,7 @@ _COMPARE = re.compile(r"\b(?:differ\w*|compar\w*|better|worse|prefer\w*|choose|p
 
 
 def compared_terms(question: str, terms: Iterable[str]) -> list[str]:
-    """The terms (as `_key` writes them) a question sets against each other, in its order, or []: two named
+    """The terms (as `term_key` writes them) a question sets against each other, in its order, or []: two named
     terms joined by "vs", "or", "compared to", or by "and" in a question that asks to compare.
 
     >>> compared_terms("L1 vs L2, what's the actual difference?", ["l1", "l2"])
@@ -235,7 +235,7 @@ def explains(plain: str, term: str) -> bool:
             continue
         for column, value in rest:
             initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", value)).lower()
-            if _key(column) in _EXPLAINING and initials != _key(first):
+            if term_key(column) in _EXPLAINING and initials != term_key(first):
                 return True
     return False
 
@@ -250,7 +250,7 @@ def _rows(plain: str) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     its other (column, value) cells; the rows of a comparison's aspects (`_ASPECTS`) left out."""
     for line in plain.splitlines():
         (head, _, first), *rest = (cell.partition(": ") for cell in line.split("; "))
-        if _key(head) not in _ASPECTS:
+        if term_key(head) not in _ASPECTS:
             yield first, [(column, value) for column, _, value in rest]
 
 
@@ -269,14 +269,18 @@ def _aliases(cell: str) -> set[str]:
     """
     cell = cell.replace("**", "")
     gloss, head = _GLOSS.search(cell), _HEAD.match(cell)
-    return {_key(cell), *([_key(gloss.group(1))] if gloss else []), *([_key(head.group(1))] if head else [])}
+    return {
+        term_key(cell),
+        *([term_key(gloss.group(1))] if gloss else []),
+        *([term_key(head.group(1))] if head else []),
+    }
 
 
 _ACRONYM = re.compile(r"[A-Z][A-Za-z]*[A-Z]s?")  # GANs, LSTM, ViT; not PyTorch
 
 
 def title_terms(heading: str) -> set[str]:
-    """The terms a section's heading names (as `_key` writes them): each side of " / ", and an acronym's
+    """The terms a section's heading names (as `term_key` writes them): each side of " / ", and an acronym's
     expansion in brackets or the acronym after it.
 
     >>> sorted(title_terms("XGBoost / LightGBM")), sorted(title_terms("GANs (Generative Adversarial Networks)"))
@@ -286,15 +290,15 @@ def title_terms(heading: str) -> set[str]:
     """
     found = set()
     for part in heading.split(" / "):
-        found.add(_key(part))
+        found.add(term_key(part))
         inner = re.search(r"^(.*?)\s*\((.+?)\)\s*$", part)
         if inner and (_ACRONYM.fullmatch(inner.group(1)) or _ACRONYM.fullmatch(inner.group(2))):
-            found.add(_key(inner.group(2)))
+            found.add(term_key(inner.group(2)))
     return {t for t in found if t}
 
 
 def row_terms(text: str) -> set[str]:
-    """The terms (as `_key` writes them) a text's tables name in the first column of their body rows (not the
+    """The terms (as `term_key` writes them) a text's tables name in the first column of their body rows (not the
     aspects of a comparison: `_ASPECTS`).
 
     >>> sorted(row_terms("| Method | Type |\\n|:---|:---|\\n| **PCA** | Linear |\\n| **UMAP** | Non-linear |"))
@@ -304,7 +308,7 @@ def row_terms(text: str) -> set[str]:
     """
     terms: set[str] = set()
     for table in re.findall(r"(?:^\|.*(?:\n|$))+", text, re.MULTILINE):
-        if _key(table.split("|")[1]) not in _ASPECTS:
+        if term_key(table.split("|")[1]) not in _ASPECTS:
             terms |= {alias for _, term, _ in table_pairs(table) for alias in _aliases(term)}
     return terms
 
@@ -314,18 +318,18 @@ _LABEL = re.compile(r"^\s*(?:[-*+]|\d+\.)\s+\*\*(?P<term>[^*\n]+?):?\*\*:?\s+\S"
 
 
 def label_terms(text: str) -> set[str]:
-    """The terms (as `_key` writes them) a text's list items define by their bold label.
+    """The terms (as `term_key` writes them) a text's list items define by their bold label.
 
     >>> sorted(label_terms("**Choosing K**:\\n- **Elbow Method**: Plot inertia\\n- **Silhouette Score**: cohesion"))
     ['elbow method', 'silhouette score']
     >>> label_terms("**Solutions**: ReLU, residual connections")
     set()
     """
-    return {_key(m.group("term")) for m in _LABEL.finditer(text)}
+    return {term_key(m.group("term")) for m in _LABEL.finditer(text)}
 
 
 def mentioned(question: str, terms: Iterable[str]) -> list[tuple[str, str]]:
-    """The terms (as `_key` writes them) a question names anywhere, each with its words as the question writes
+    """The terms (as `term_key` writes them) a question names anywhere, each with its words as the question writes
     them, in the question's order; a term inside a longer one named ("regression" in "logistic regression")
     does not count again.
 

@@ -174,7 +174,6 @@ class Retriever:
         self._df = Counter(t for terms in self._terms for t in terms)
         texts = [f"{c.section}\n{c.text}" for c in self.chunks]
         self._vocabulary = vocabulary(texts)
-        self.speller = Speller(texts, self._vocabulary)
         # Chunks by the terms they define: the bank question that defines a term ("Explain RAG (...)"), the
         # section whose heading names it ("Random Forest"), then the tables that name it in a first column.
         # "What is UMAP?" finds its row even where MiniLM does not know the word and fusion leaves BM25's lone
@@ -201,6 +200,7 @@ class Retriever:
                 if term not in self.named:
                     labelled.setdefault(term, []).append(i)
         self.named.update(labelled)
+        self.speller = Speller(texts, self._vocabulary, terms=self.named)
         glossary = entries(self.chunks)
         self._glossary_terms = [term for term, _ in glossary]
         self._glossary_texts = [text for _, text in glossary]
