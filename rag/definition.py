@@ -29,7 +29,7 @@ _DEFINITION = re.compile(
     r"\s+(?:explain|define|describe)"
     r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|describe|eli5:?|meaning\s+of)"
     r"(?:\s+what)?\s+(?:an?\s+|the\s+)?"
-    r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+)?for|\s+(?:all\s+)?about|\s+in\s+simple\s+terms|\s+simply|\s+briefly"
+    r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+|good\s+|useful\s+)?for|\s+(?:all\s+)?about|\s+in\s+simple\s+terms|\s+simply|\s+briefly"
     r"|\s+to\s+(?:a\s+)?(?:beginner|child|kid|newbie|layman|non-expert)s?)?\s*[?.!]*$",
     re.IGNORECASE,
 )
@@ -94,8 +94,8 @@ def asked_term(question: str) -> str:
     ('early stopping', 'gan')
     >>> asked_term("list all the activation functions") == asked_term("What are the activation functions?")
     True
-    >>> asked_term("what's the elbow method for?"), asked_term("What is PCA used for?")
-    ('elbow method', 'pca')
+    >>> asked_term("what's the elbow method for?"), asked_term("What is PCA used for?"), asked_term("what's X good for")
+    ('elbow method', 'pca', 'x')
     >>> asked_term("How does early stopping work?"), asked_term("how do GANs work"), asked_term("How does it scale?")
     ('early stopping', 'gan', '')
     >>> asked_term("can you describe YOLO?"), asked_term("How does the handbook explain perplexity?")

@@ -220,6 +220,8 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
         # An acronym that leads a row's name names the row: AUC was hedged on the cheat sheet, H2O declined.
         ("what does AUC measure?", "Metric: AUC-ROC; Formula: Area under ROC curve"),
         ("what is H2O?", "Tool: H2O AutoML; Features: Enterprise, distributed"),
+        # "what is X good for?" asks what "what is X used for?" asks: it was declined, its term read as "rnn good".
+        ("what is an RNN good for?", "Term: RNN; Definition: Recurrent Neural Network for sequential data"),
     ],
 )
 def test_a_definition_question_in_any_of_its_forms_opens_on_the_defining_passage(assistant, question, lead):
