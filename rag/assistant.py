@@ -15,7 +15,6 @@ from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from rag.answerable import MODEL_FILE, AnswerabilityModel
 from rag.definition import (
-    asked_term,
     asks_how_it_works,
     compared_terms,
     explains,
@@ -453,7 +452,7 @@ class Assistant:
             tables = {e.passage.table_lines for e in rows}
             rest = [e for e in evidence[len(lead) :] if e.passage.table_lines not in tables]
             return [*lead, *rows, *rest], True
-        term = asked_term(question)
+        term = self.retriever.term_of(question)
         # The section whose heading names the term teaches it; a row of another table only lists it.
         taught = [e for e in evidence if e.passage.section in self.retriever.titled.get(term, ())]
         if taught:

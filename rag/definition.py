@@ -11,7 +11,7 @@ lacks is not made answerable by a term inside its name.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import pairwise
 
 from ingest.markdown import table_pairs
@@ -24,7 +24,7 @@ from ingest.markdown import table_pairs
 _DEFINITION = re.compile(
     r"^(?:(?:can|could|would)\s+you\s+)?(?:please\s+)?(?:briefly\s+)?"
     r"(?:what\s+does\s+(?:the\s+handbook|it)\s+say\s+about|tell\s+me\s+about"
-    r"|what\s+can\s+you\s+tell\s+me\s+about|what\s+do\s+you\s+know\s+about"
+    r"|what\s+can\s+you\s+tell\s+me\s+about|what\s+do\s+you\s+know\s+about|what\s+does\s+it\s+mean\s+to"
     r"|how\s+(?:does|do|would|should|could|can)\s+(?:the\s+(?:handbook|guide|book)|it|you|one|i|we)"
     r"\s+(?:explain|define|describe)"
     r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|describe|eli5:?|meaning\s+of)"
@@ -67,6 +67,41 @@ def term_key(term: str) -> str:
     term = re.sub(r"\s*\(.*?\)", "", term.replace("**", "")).strip().lower()
     term = re.sub(r"\s+", " ", term.replace("-", " "))
     return re.sub(r"(?<=[a-z0-9]{3})s$", "", term)
+
+
+# "overfitting", "regularization": a term named by the noun of an action, which a learner asks for by its verb.
+_ACTION = ("ing", "tion")
+
+
+def inflections(terms: Iterable[str], stem: Callable[[str], str]) -> dict[str, str]:
+    """The terms named by the noun of an action ("overfitting", "one hot encoding"), by the stems of their words,
+    where no other term shares them: "what is underfit?" asks what "underfitting" is, and "normalize" is no
+    "normal" (a distribution), nor "encode" an "encoder".
+
+    >>> from rag.guard import stemmer
+    >>> found = inflections(["underfitting", "one hot encoding", "encoder", "normal"], stemmer().stemWord)
+    >>> sorted(found.items())
+    [('one hot encod', 'one hot encoding'), ('underfit', 'underfitting')]
+    """
+    found: dict[str, str] = {}
+    shared: set[str] = set()
+    for term in terms:
+        key = " ".join(stem(word) for word in term.split())
+        if key in found or key in shared:
+            shared.add(key)
+        elif term.endswith(_ACTION):
+            found[key] = term
+        else:
+            shared.add(key)
+    return {key: term for key, term in found.items() if key not in shared}
+
+
+def inflected(term: str, known: dict[str, list[int]], actions: dict[str, str], stem: Callable[[str], str]) -> str:
+    """The term the handbook names that `term` (an `asked_term`) asks for as the verb of its action ("overfit":
+    "overfitting", `inflections`), else `term` itself."""
+    if not term or term in known or term.endswith(_ACTION):
+        return term
+    return actions.get(" ".join(stem(word) for word in term.split()), term)
 
 
 def bare_term(question: str) -> str:

@@ -18,10 +18,20 @@ from ingest.chunking import Chunk
 from ingest.errors import HbragError
 from ingest.index import IndexStore
 from rag.adapter import entropy
-from rag.definition import asked_term, bank_term, label_terms, mentioned, row_terms, title_terms
+from rag.definition import (
+    asked_term,
+    bank_term,
+    inflected,
+    inflections,
+    label_terms,
+    mentioned,
+    row_terms,
+    title_terms,
+)
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
 from rag.glossary import entries, expand
+from rag.guard import stemmer
 from rag.rerank import DEPTH, Candidates, RerankModel, features, pool_of
 from rag.scope import ELSEWHERE, MISSING, TAUGHT, Scope, named_section, section_number
 from rag.spelling import Speller
@@ -201,11 +211,17 @@ class Retriever:
                     labelled.setdefault(term, []).append(i)
         self.named.update(labelled)
         self.speller = Speller(texts, self._vocabulary, terms=self.named)
+        self.actions = inflections(self.named, stemmer().stemWord)
         glossary = entries(self.chunks)
         self._glossary_terms = [term for term, _ in glossary]
         self._glossary_texts = [text for _, text in glossary]
         self._glossary_vectors: np.ndarray | None = None  # embedded on first use (cached beside the export)
         self._views: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def term_of(self, question: str) -> str:
+        """What a definition question asks for, as the handbook names it: `asked_term`, a verb read as the noun
+        of its action ("what is underfit?": "underfitting", rag/definition.py: `inflected`)."""
+        return inflected(asked_term(question), self.named, self.actions, stemmer().stemWord)
 
     def refresh(self) -> bool:
         """Follow the pointer: when `hbrag ingest` switched it to a new build (in this process or another),
@@ -326,7 +342,7 @@ class Retriever:
         if scope is not None:
             scope, fused = self.scoped(scope, r, fused, allowed, options)
         inside = self.numbers == scope.number if scope is not None and scope.status == TAUGHT else allowed
-        named = [i for i in self.named.get(asked_term(question), []) if allowed[i] and inside[i]]
+        named = [i for i in self.named.get(self.term_of(question), []) if allowed[i] and inside[i]]
         if named:  # a definition question: the chunks that define its term come first
             fused = [*named, *(i for i in fused if i not in named)]
         hits = self._to_hits(fused, r.similarity, options)
