@@ -29,7 +29,7 @@ _DEFINITION = re.compile(
     r"\s+(?:explain|define|describe)"
     r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|describe|eli5:?|meaning\s+of)"
     r"(?:\s+what)?\s+(?:an?\s+|the\s+)?"
-    r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+|good\s+|useful\s+)?for|\s+(?:all\s+)?about|\s+in\s+simple\s+terms|\s+simply|\s+briefly"
+    r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+|good\s+|useful\s+)?for|\s+(?:all\s+)?about|\s+in\s+(?:simple|plain|layman'?s)\s+(?:terms|english|words)|\s+in\s+one\s+sentence|\s+simply|\s+briefly"
     r"|\s+to\s+(?:a\s+)?(?:beginner|child|kid|newbie|layman|non-expert)s?)?\s*[?.!]*$",
     re.IGNORECASE,
 )

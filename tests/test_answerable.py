@@ -222,6 +222,8 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
         ("what is H2O?", "Tool: H2O AutoML; Features: Enterprise, distributed"),
         # "what is X good for?" asks what "what is X used for?" asks: it was declined, its term read as "rnn good".
         ("what is an RNN good for?", "Term: RNN; Definition: Recurrent Neural Network for sequential data"),
+        # "in plain english" asks what "in simple terms" asks: it opened on Word2Vec's bank answer.
+        ("what is an embedding in plain english?", "Term: Embedding; Definition: Dense vector representation"),
         # A term named by the noun of an action, asked for by its verb: both opened elsewhere, one declined.
         ("what is underfit?", "Term: Underfitting; Definition: Model too simple"),
         ("what does it mean to overfit?", "Term: Overfitting; Definition: Model memorizes training data"),
