@@ -363,6 +363,16 @@ def label_terms(text: str) -> set[str]:
     return {term_key(m.group("term")) for m in _LABEL.finditer(text)}
 
 
+def bold_terms(text: str) -> set[str]:
+    """The phrases a text writes in bold (as `term_key` writes them): the terms it names outside its tables'
+    first columns and its list labels too ("**Confusion Matrix**:" above a diagram).
+
+    >>> sorted(bold_terms("**Confusion Matrix**:\\n| **Accuracy** | (TP+TN)/Total |"))
+    ['accuracy', 'confusion matrix']
+    """
+    return {term_key(m) for m in re.findall(r"\*\*([^*\n]+?)\*\*", text)}
+
+
 def mentioned(question: str, terms: Iterable[str]) -> list[tuple[str, str]]:
     """The terms (as `term_key` writes them) a question names anywhere, each with its words as the question writes
     them, in the question's order; a term inside a longer one named ("regression" in "logistic regression")

@@ -21,6 +21,7 @@ from rag.adapter import entropy
 from rag.definition import (
     asked_term,
     bank_term,
+    bold_terms,
     inflected,
     inflections,
     label_terms,
@@ -210,7 +211,9 @@ class Retriever:
                 if term not in self.named:
                     labelled.setdefault(term, []).append(i)
         self.named.update(labelled)
-        self.speller = Speller(texts, self._vocabulary, terms=self.named)
+        # A clipped term is read as one the handbook names or writes in bold ("conf matrix": "confusion matrix").
+        bold = {term for text in texts for term in bold_terms(text)}
+        self.speller = Speller(texts, self._vocabulary, terms=self.named.keys() | bold)
         self.actions = inflections(self.named, stemmer().stemWord)
         glossary = entries(self.chunks)
         self._glossary_terms = [term for term, _ in glossary]
