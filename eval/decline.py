@@ -52,7 +52,7 @@ def collect(assistant: Assistant, groups: dict[str, tuple[Dataset, bool]], progr
             found = assistant.retrieve(q.question, exclude_bank=exclude_bank)
             evidence, signals = assistant.signals(q.question, found)
             row = {"group": group, "id": q.id, "question": q.question, "label": int(q.answerable)}
-            row["certain"] = assistant.by_construction(q.question, evidence)[1]
+            row["certain"] = bool(assistant.by_construction(q.question, evidence)[1])
             rows.append(row | {f: float(signals.get(f, 0.0)) for f in FEATURES})
     return rows
 

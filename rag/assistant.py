@@ -359,7 +359,7 @@ class Assistant:
         # "What does section 9 say about dropout?": its passages and the model read it without the section.
         query = found.scope.question if found.scope is not None else query
         retrieve_ms = (time.perf_counter() - started) * 1000
-        evidence, signals, answerable = self.judge(query, found)
+        evidence, signals, answerable, how = self.judge(query, found)
         answer = Answer(
             question=question,
             sources=found.hits,
@@ -410,6 +410,10 @@ class Assistant:
             # The model reads a diagram or program as its labels or comments; of the summaries shown about one,
             # read by hand over 19 runs, none was right (eval/README.md, twentieth round).
             why, code = "the first passage is a diagram or a program, which it cannot summarise", "block"
+        elif how == "compared" and evidence[0].passage.kind == "row":
+            # It mixes two rows up: of the 7 summaries shown for the 56 questions of eval/data/compare_s25.jsonl
+            # and compare_s31.jsonl, read by hand, 2 were right ("L1 (Lasso): Adds weights² to loss").
+            why, code = "the rows above set them side by side", "compared"
         if code:
             timings = _without_model(started, retrieve_ms)
             yield replace(answer, text=FALLBACK_NOTE.format(why=why), fallback=code, done=True, timings=timings)
@@ -417,29 +421,32 @@ class Assistant:
         messages = build_messages(query, [e.passage.plain for e in evidence])
         yield from self._generate(answer, messages, self.params(**(generation or {})), started, retrieve_ms)
 
-    def judge(self, question: str, found: Retrieval) -> tuple[list[Evidence], dict[str, float], bool]:
-        """The evidence, the signals, and whether the handbook answers the question (rag/answerable.py).
+    def judge(self, question: str, found: Retrieval) -> tuple[list[Evidence], dict[str, float], bool, str]:
+        """The evidence, the signals, whether the handbook answers the question (rag/answerable.py), and how it
+        does by construction, if it does (`by_construction`; "scope" for a section asked about).
 
         A bank question asked again (its answer taken whole as evidence) is answerable by construction, and so
         is "What is X?" when a table row that names X is among the evidence (that row comes first), and "X or Y?"
         when rows of one table name both (those rows come first: `compared`).
         """
         evidence, signals = self.signals(question, found)
-        evidence, certain = self.by_construction(question, evidence)
-        if not certain and found.scope is not None:
+        evidence, how = self.by_construction(question, evidence)
+        if not how and found.scope is not None:
             evidence, certain = self.in_scope(found.scope, evidence)
-        signals["probability"] = 1.0 if certain else self.answerability.probability(signals)
-        return evidence, signals, bool(evidence) and (certain or self.answerability.answerable(signals))
+            how = "scope" if certain else ""
+        signals["probability"] = 1.0 if how else self.answerability.probability(signals)
+        return evidence, signals, bool(evidence) and bool(how or self.answerability.answerable(signals)), how
 
-    def by_construction(self, question: str, evidence: list[Evidence]) -> tuple[list[Evidence], bool]:
-        """The evidence, and whether it answers the question by construction: a bank question asked again (its
-        answer is the first passage), a formula asked for and the row that writes it first, or "What is X?" with
-        a passage of the section titled X, or else a table row that names X, or else a list item labelled X,
-        among the evidence, moved first (rag/definition.py)."""
+    def by_construction(self, question: str, evidence: list[Evidence]) -> tuple[list[Evidence], str]:
+        """The evidence, and how it answers the question by construction, or "": a bank question asked again
+        ("bank": its answer is the first passage), a formula asked for and the row that writes it first
+        ("formula"), "X or Y?" and the rows of one table that name both ("compared"), or "What is X?" with a
+        passage of the section titled X, or else a table row that names X, or else a list item labelled X,
+        among the evidence, moved first ("defined", rag/definition.py)."""
         if evidence and evidence[0].passage.kind == "qa":
-            return evidence, True
+            return evidence, "bank"
         if evidence and self.formula_row(question, evidence[0].passage):
-            return evidence, True
+            return evidence, "formula"
         sides = compared_terms(question, self.retriever.named)
         if rows := self.compared(sides, evidence):
             # A bank answer that leads and names every side stays first ("Q41: What is model drift?" says data and
@@ -451,20 +458,20 @@ class Assistant:
             lead = evidence[:1] if bank and len(mentioned(evidence[0].passage.plain, sides)) == len(sides) else []
             tables = {e.passage.table_lines for e in rows}
             rest = [e for e in evidence[len(lead) :] if e.passage.table_lines not in tables]
-            return [*lead, *rows, *rest], True
+            return [*lead, *rows, *rest], "compared"
         term = self.retriever.term_of(question)
         # The section whose heading names the term teaches it; a row of another table only lists it.
         taught = [e for e in evidence if e.passage.section in self.retriever.titled.get(term, ())]
         if taught:
-            return [taught[0], *(e for e in evidence if e is not taught[0])], True
+            return [taught[0], *(e for e in evidence if e is not taught[0])], "defined"
         rows = [e for e in evidence if e.passage.kind in ("row", "table") and names(e.passage.plain, term)]
         if asks_how_it_works(question):  # a row that only lists the term does not say how it works
             rows = [e for e in rows if explains(e.passage.plain, term)]
         # Else a list item whose bold label is the term: "- **Elbow Method**: Plot inertia vs K".
         rows = rows or [e for e in evidence if e.passage.kind == "item" and term in label_terms(e.passage.text)]
         if not rows:
-            return evidence, False
-        return first(rows[0], evidence), True
+            return evidence, ""
+        return first(rows[0], evidence), "defined"
 
     def compared(self, terms: list[str], evidence: list[Evidence]) -> list[Evidence]:
         """The rows of one small table that name two or more of the terms a question sets against each other

@@ -136,7 +136,7 @@ def test_a_term_asked_for_is_answered_from_the_row_that_names_it(assistant, ques
     """A third of "What is X?" questions for the terms of the handbook's tables were declined at odds of
     0.05-0.18, X's row among the evidence: a short question matches a long table chunk weakly."""
     found = assistant.retriever.search(question, assistant.options())
-    evidence, signals, answerable = assistant.judge(question, found)
+    evidence, signals, answerable, _ = assistant.judge(question, found)
     assert answerable and signals["probability"] == 1.0
     first = evidence[0].passage
     assert first.kind in ("row", "table") and section in first.section
@@ -154,7 +154,7 @@ def test_a_term_the_bank_defines_is_answered_by_the_bank_s_answer(assistant, que
     whose question it asks in fewer words than the meaning match needs (cosine 0.70 against 0.72)."""
     found = assistant.retriever.search(question, assistant.options())
     assert found.hits[0].chunk.asks == asks
-    evidence, _, answerable = assistant.judge(question, found)
+    evidence, _, answerable, _ = assistant.judge(question, found)
     assert answerable and evidence[0].passage.kind == "qa" and evidence[0].passage.question == asks
 
 

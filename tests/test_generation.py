@@ -192,6 +192,20 @@ def test_a_diagram_or_program_first_gets_no_summary_and_no_model(runtime):
     assert "optimizer.zero_grad()" in answer.shown()  # the handbook's own lines are the answer
 
 
+def test_x_or_y_set_side_by_side_in_a_table_gets_no_summary_and_no_model(runtime):
+    """The model mixes two rows up ("L1 (Lasso): Adds weights² to loss"); the table with both rows picked is the
+    answer. A comparison the bank answers whole keeps its summary."""
+    from rag.assistant import Assistant
+
+    assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
+    answer = assistant.ask("pinecone or chromadb?")
+    assert not answer.declined and answer.fallback == "compared" and assistant.generations == 0
+    assert "side by side" in answer.text and answer.shown_evidence[0].passage.picked
+    for question, compared in (("pinecone or chromadb?", True), ("What is overfitting?", False)):
+        *_, answerable, how = assistant.judge(question, assistant.retrieve(question))
+        assert answerable and (how == "compared") == compared
+
+
 def test_a_doubtful_decline_shows_the_closest_passages_without_the_model(runtime):
     """Everyday wording of a covered topic that scores under the threshold but above out-of-field questions:
     declined, the model never called, and the handbook's closest words shown instead of nothing."""
