@@ -154,8 +154,10 @@ def passages(
         if len(flat) < 12 or (kind != "qa" and flat.endswith(":") and len(flat.split()) <= 6):
             return False  # a label such as "**Solutions**:" says nothing alone
         step = kind == "item" and _STEP.match(text.splitlines()[-1])  # "5. Analyze results: Is it significant?"
-        if kind != "qa" and not step and (flat.endswith("?") or flat.startswith("Question:")):
-            return False  # a question is not evidence for an answer; a step that asks one is part of a procedure
+        if kind != "qa" and not step and (flat.endswith("?") or flat.startswith(("Question:", "Situation:"))):
+            # A question is not evidence for an answer, nor is the situation a scenario sets ("Your model accuracy
+            # is only 65% on test set." opened two learners' questions); a step that asks one is part of a procedure.
+            return False
         guess = chunk.line_start + offset
         start = _locate(lines[offset], handbook_lines, chunk.line_start - 2, chunk.line_end, guess)
         end = start

@@ -773,3 +773,11 @@ def test_guard_module_examples():
 
     result = doctest.testmod(rag.guard)
     assert result.failed == 0 and result.attempted >= 3
+
+
+def test_the_situation_a_scenario_sets_is_not_evidence_for_its_answer(assistant):
+    """ "What should I try first when my model's accuracy is low?" opened on Scenario 1's "Situation: Your model
+    accuracy is only 65% on test set.", which restates the question; its debugging steps answer it."""
+    answer = list(assistant.stream("What should I try first when my model's accuracy is low?", summary=False))[-1]
+    assert not answer.declined and answer.evidence[0].passage.text.startswith("**Systematic Debugging**")
+    assert not any("Situation" in e.passage.text for e in answer.evidence)
