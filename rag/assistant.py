@@ -410,6 +410,10 @@ class Assistant:
             # The model reads a diagram or program as its labels or comments; of the summaries shown about one,
             # read by hand over 19 runs, none was right (eval/README.md, twentieth round).
             why, code = "the first passage is a diagram or a program, which it cannot summarise", "block"
+        elif evidence[0].passage.kind == "item":
+            # Read by hand, its summaries of a list were right for 1-2 of 16 on four learner sets and 4-6 of 13 on
+            # four others (eval/README.md, thirty-second round): it picks a wrong item, or garbles or pastes them.
+            why, code = "the first passage is a list, whose own lines answer", "list"
         elif how == "compared" and evidence[0].passage.kind == "row":
             # It mixes two rows up: of the 7 summaries shown for the 56 questions of eval/data/compare_s25.jsonl
             # and compare_s31.jsonl, read by hand, 2 were right ("L1 (Lasso): Adds weights² to loss").

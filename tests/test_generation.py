@@ -192,6 +192,18 @@ def test_a_diagram_or_program_first_gets_no_summary_and_no_model(runtime):
     assert "optimizer.zero_grad()" in answer.shown()  # the handbook's own lines are the answer
 
 
+def test_a_list_first_gets_no_summary_and_no_model(runtime):
+    """Its summaries of a list picked a wrong item, or garbled or pasted them ("Systematic Approach: Verify the
+    issue: ..."); the list's own lines answer."""
+    from rag.assistant import Assistant
+
+    assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
+    answer = assistant.ask("Roughly how much memory and time do I save by doing the forward pass in 16-bit floats?")
+    assert not answer.declined and answer.evidence[0].passage.kind == "item"
+    assert answer.fallback == "list" and "a list" in answer.text and assistant.generations == 0
+    assert "50% less memory" in answer.shown()
+
+
 def test_x_or_y_set_side_by_side_in_a_table_gets_no_summary_and_no_model(runtime):
     """The model mixes two rows up ("L1 (Lasso): Adds weights² to loss"); the table with both rows picked is the
     answer. A comparison the bank answers whole keeps its summary."""
