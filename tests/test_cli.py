@@ -164,6 +164,14 @@ def test_a_doubtful_decline_prints_the_closest_passages(cli_env, doubtful_model)
     assert "declined without calling the model" in out.stderr
 
 
+def test_an_answer_the_model_was_not_asked_about_says_so_not_zero_tokens(cli_env):
+    """A list first gets no summary; its timing line read "first token 0 ms, 0 tokens at 0.0/s, total 0.0 s"."""
+    out = hbrag(["ask", "How much memory do I save by training with 16-bit numbers instead of 32-bit?"], cli_env)
+    assert out.returncode == 0, out.stderr
+    assert "a list, whose own lines answer" in out.stdout and "50% less memory" in out.stdout
+    assert "(the model was not asked; retrieval" in out.stderr and "first token" not in out.stderr
+
+
 def test_chat_keeps_answering_and_understands_follow_ups(cli_env):
     out = hbrag(["chat", "--max-tokens", "24"], cli_env, stdin="What is a GAN?\nand how is it trained?\nexit\n")
     assert out.returncode == 0, out.stderr

@@ -155,6 +155,9 @@ def _print_timings(answer: Any) -> None:
         note = f"(the handbook's words only, no model summary; retrieval {t['retrieve_ms']:.0f} ms)"
         click.secho(note, dim=True, err=True)
         return
+    if answer.fallback and "prompt_tokens" not in t:  # a list, a diagram, two rows side by side: not asked
+        click.secho(f"(the model was not asked; retrieval {t['retrieve_ms']:.0f} ms)", dim=True, err=True)
+        return
     click.secho(
         f"(retrieval {t['retrieve_ms']:.0f} ms, first token {t['ttft_ms']:.0f} ms, "
         f"{t['tokens']} tokens at {t['tokens_per_s']:.1f}/s, prompt {t.get('prompt_tokens', 0)} tokens, "
