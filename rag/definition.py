@@ -104,6 +104,28 @@ def inflected(term: str, known: dict[str, list[int]], actions: dict[str, str], s
     return actions.get(" ".join(stem(word) for word in term.split()), term)
 
 
+# Words that open a qualifier of the term before them: "dropout in a cnn", "fine tune an llm", "prune mean for a net".
+_QUALIFYING = frozenset(["in", "for", "of", "on", "with", "to", "when", "a", "an", "the", "mean", "means"])
+
+
+def leading_term(term: str, known: Callable[[str], bool]) -> str:
+    """The longest run of `term`'s first words that is a `known` term, when the word after it opens a qualifier
+    ("dropout in a cnn": "dropout"), else `term`: "random forest oob error" asks about no random forest.
+
+    >>> known = {"dropout", "fine tune", "random forest"}.__contains__
+    >>> leading_term("dropout in a cnn", known), leading_term("fine tune an llm", known)
+    ('dropout', 'fine tune')
+    >>> leading_term("random forest oob error", known), leading_term("dropouts in cnns", known)
+    ('random forest oob error', 'dropout')
+    """
+    words = term.split()
+    for n in range(len(words) - 1, 0, -1):
+        head = term_key(" ".join(words[:n]))
+        if words[n] in _QUALIFYING and known(head):
+            return head
+    return term
+
+
 def bare_term(question: str) -> str:
     """The question itself, stripped, when it is only a term; else "".
 

@@ -25,6 +25,7 @@ from rag.definition import (
     inflected,
     inflections,
     label_terms,
+    leading_term,
     mentioned,
     row_terms,
     title_terms,
@@ -224,7 +225,13 @@ class Retriever:
     def term_of(self, question: str) -> str:
         """What a definition question asks for, as the handbook names it: `asked_term`, a verb read as the noun
         of its action ("what is underfit?": "underfitting", rag/definition.py: `inflected`)."""
-        return inflected(asked_term(question), self.named, self.actions, stemmer().stemWord)
+        stem = stemmer().stemWord
+        term = inflected(asked_term(question), self.named, self.actions, stem)
+        if term in self.named:
+            return term
+        # "what is dropout in a cnn?": the term the qualifier follows.
+        lead = leading_term(term, lambda head: inflected(head, self.named, self.actions, stem) in self.named)
+        return inflected(lead, self.named, self.actions, stem)
 
     def refresh(self) -> bool:
         """Follow the pointer: when `hbrag ingest` switched it to a new build (in this process or another),

@@ -227,6 +227,9 @@ def test_a_question_about_a_section_gets_its_outline(assistant):
         # A term named by the noun of an action, asked for by its verb: both opened elsewhere, one declined.
         ("what is underfit?", "Term: Underfitting; Definition: Model too simple"),
         ("what does it mean to overfit?", "Term: Overfitting; Definition: Model memorizes training data"),
+        # The term a qualifier follows: "fine tune an llm" was no term, and opened on a line of LoRA's answer.
+        ("what does it mean to fine-tune an llm?", "Term: Fine-tuning; Definition: Adjusting pre-trained model"),
+        ("transformers in a nutshell", "Term: Transformer; Definition: Architecture based on self-attention"),
     ],
 )
 def test_a_definition_question_in_any_of_its_forms_opens_on_the_defining_passage(assistant, question, lead):
