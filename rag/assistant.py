@@ -18,8 +18,10 @@ from rag.definition import (
     asks_how_it_works,
     compared_terms,
     explains,
+    has_merits,
     label_terms,
     mentioned,
+    merits_subject,
     names,
     row_terms,
 )
@@ -444,7 +446,8 @@ class Assistant:
     def by_construction(self, question: str, evidence: list[Evidence]) -> tuple[list[Evidence], str]:
         """The evidence, and how it answers the question by construction, or "": a bank question asked again
         ("bank": its answer is the first passage), a formula asked for and the row that writes it first
-        ("formula"), "X or Y?" and the rows of one table that name both ("compared"), or "What is X?" with a
+        ("formula"), "X or Y?" and the rows of one table that name both ("compared"), X's merits asked and X's row
+        of a table with Pros and Cons columns ("merits"), or "What is X?" with a
         passage of the section titled X, or else a table row that names X, or else a list item labelled X,
         among the evidence, moved first ("defined", rag/definition.py)."""
         if evidence and evidence[0].passage.kind == "qa":
@@ -464,6 +467,12 @@ class Assistant:
             rest = [e for e in evidence[len(lead) :] if e.passage.table_lines not in tables]
             return [*lead, *rows, *rest], "compared"
         term = self.retriever.term_of(question)
+        if merits_subject(question):
+            # "What are the downsides of SVM?": SVM's row of a table with Pros and Cons columns, else no certainty
+            # (a section on LSTMs need not say what is wrong with them).
+            merits = [e for e in evidence if e.passage.kind == "row" and has_merits(e.passage.plain)]
+            rows = [e for e in merits if names(e.passage.plain, term)]
+            return (first(rows[0], evidence), "merits") if rows else (evidence, "")
         # The section whose heading names the term teaches it; a row of another table only lists it.
         taught = [e for e in evidence if e.passage.section in self.retriever.titled.get(term, ())]
         if taught:

@@ -270,6 +270,43 @@ def asks_how_it_works(question: str) -> bool:
     return bool(match) and match.group("verb").lower() in ("work", "works", "function")
 
 
+# "What are the downsides of SVM?", "cons of TorchServe", "what is PyTorch strong at?": the merits of a term, which
+# a table with Pros, Cons or Strengths columns gives in the term's row.
+_MERITS = re.compile(
+    r"^(?:(?:what\s+are|what's|whats|any|the)\s+(?:the\s+|some\s+|main\s+)?)?"
+    r"(?:pros(?:\s+and\s+cons)?|cons|(?:dis)?advantages?|benefits?|drawbacks?|downsides?|upsides?|limitations?"
+    r"|strengths?|weaknesses|weak\s+points?|strong\s+points?|catch)\s+(?:of|to|with|in)\s+(?:using\s+)?"
+    r"(?P<subject>.+?)\s*[?.!]*$"
+    r"|^what(?:\s+is|'s)\s+(?:good\s+and\s+bad\s+|bad\s+|good\s+)about\s+(?P<about>.+?)\s*[?.!]*$"
+    r"|^what\s+(?:is|are)\s+(?P<at>.+?)\s+(?:strong|good|bad|weak)\s+at\s*[?.!]*$",
+    re.IGNORECASE,
+)
+_MERIT_COLUMNS = re.compile(r"(?:^|; )(?:Pros|Cons|Pros/Cons|Strengths|Advantages|Disadvantages): ")
+
+
+def merits_subject(question: str) -> str:
+    """What a question asks the merits of, as written, or "".
+
+    >>> merits_subject("what are the downsides of SVM?"), merits_subject("the catch with mini-batch GD?")
+    ('SVM', 'mini-batch GD')
+    >>> merits_subject("What is PyTorch strong at?"), merits_subject("what's good and bad about DBSCAN")
+    ('PyTorch', 'DBSCAN')
+    >>> merits_subject("What are the benefits?"), merits_subject("What is the catch?")
+    ('', '')
+    """
+    match = _MERITS.match(question.strip())
+    return next((g for g in match.groups() if g), "") if match else ""
+
+
+def has_merits(plain: str) -> bool:
+    """Whether a row's text as the model reads it has a Pros, Cons or Strengths column.
+
+    >>> has_merits("Algorithm: SVM; Pros: Effective in high dim; Cons: Memory-intensive"), has_merits("Term: SVM")
+    (True, False)
+    """
+    return bool(_MERIT_COLUMNS.search(plain))
+
+
 # The columns that say what a row's term is or does; a Pros, Cons or Use Case column only lists it.
 _EXPLAINING = frozenset({"description", "definition", "concept", "key innovation", "what change", "purpose"})
 

@@ -27,6 +27,7 @@ from rag.definition import (
     label_terms,
     leading_term,
     mentioned,
+    merits_subject,
     row_terms,
     title_terms,
 )
@@ -144,6 +145,9 @@ class _IndexMoved(Exception):
     """Raised inside a search when the build it read was replaced; the search runs again once."""
 
 
+_MERIT_TABLE = re.compile(r"^\|.*\| (?:Pros|Cons|Pros/Cons|Strengths) \|", re.MULTILINE)  # a table's header
+
+
 class Retriever:
     """Holds what retrieval needs in memory (BM25 index, chunk vectors); the vectors live in Chroma."""
 
@@ -224,8 +228,15 @@ class Retriever:
 
     def term_of(self, question: str) -> str:
         """What a definition question asks for, as the handbook names it: `asked_term`, a verb read as the noun
-        of its action ("what is underfit?": "underfitting", rag/definition.py: `inflected`)."""
+        of its action ("what is underfit?": "underfitting", rag/definition.py: `inflected`); or the term whose
+        merits a question asks ("cons of TorchServe": "torchserve", `merits_subject`)."""
         stem = stemmer().stemWord
+        if subject := merits_subject(question):
+            # "what are the downsides of SVM?": the first term the subject names ("lasso" of "lasso regression"),
+            # one a table with Pros and Cons columns names first ("stochastic gradient descent" is no "stochastic").
+            named = [term for term, _ in mentioned(subject, self.named)]
+            weighed = [t for t in named if any(_MERIT_TABLE.search(self.chunks[i].text) for i in self.named[t])]
+            return next(iter(weighed + named), "")
         term = inflected(asked_term(question), self.named, self.actions, stem)
         if term in self.named:
             return term

@@ -242,6 +242,27 @@ def test_a_definition_question_in_any_of_its_forms_opens_on_the_defining_passage
 
 
 @pytest.mark.parametrize(
+    ("question", "row"),
+    [
+        ("what are the downsides of SVM?", "Algorithm: SVM; Pros: Effective in high dim; Cons: Memory-intensive"),
+        ("cons of TorchServe", "Option: TorchServe; Pros: Optimized for PyTorch; Cons: PyTorch only"),
+        ("drawbacks of lasso regression", "Algorithm: Lasso (L1); Pros: Feature selection; Cons: Can be unstable"),
+    ],
+)
+def test_the_merits_of_a_term_are_answered_by_its_row_of_a_pros_and_cons_table(assistant, question, row):
+    """ "What are the downsides of SVM?" and "drawbacks of lasso regression" were declined, "cons of TorchServe"
+    opened on ViT's cons (eval/data/merits_s32.jsonl: 4 of 16 declined, 4 hedged; none after)."""
+    evidence, _, answerable, how = assistant.judge(question, assistant.retrieve(question))
+    assert answerable and how == "merits" and evidence[0].passage.plain.startswith(row)
+
+
+def test_merits_asked_of_a_term_no_pros_and_cons_table_names_are_not_answered_by_construction(assistant):
+    """The LSTM section says what an LSTM is, not what is wrong with it: the answerability model decides."""
+    *_, how = assistant.judge("what are the drawbacks of LSTM?", assistant.retrieve("what are the drawbacks of LSTM?"))
+    assert how == ""
+
+
+@pytest.mark.parametrize(
     ("question", "table", "sides"),
     [
         ("adam or sgd for training my net?", "Section 9 — Deep Learning Fundamentals > Optimizers", ("Adam", "SGD")),
