@@ -197,6 +197,12 @@ class Answer:
         return any(e.passage.chunk_id == hit.chunk.id for e in self.shown_evidence)
 
     @property
+    def model_asked(self) -> bool:
+        """Whether the model was asked for a summary: not for a decline, the handbook's words alone, or a fallback
+        chosen before it (even odds, a diagram or list first, rows side by side), whose timings have no prompt."""
+        return "prompt_tokens" in self.timings
+
+    @property
     def closest(self) -> bool:
         """Declined, and the closest passages shown all the same (a doubtful decline)."""
         return self.declined and bool(self.evidence)
@@ -568,7 +574,7 @@ class Assistant:
         chunks = self.retriever.chunks
         rank = {h.chunk.id: n for n, h in enumerate(hits)}
         words, shown = [], []
-        for word, found in used_names(question, [f"{c.section_path[-1]}\n{c.text}" for c in chunks]):
+        for word, found in used_names(question, self.retriever.headed):
             for i in sorted(found, key=lambda i: (rank.get(chunks[i].id, len(rank)), i)):
                 heading = names_in(word, chunks[i].section_path[-1])
                 split = passages(chunks[i], 1, self.handbook_lines)

@@ -281,7 +281,9 @@ _MERITS = re.compile(
     r"|^what\s+(?:is|are)\s+(?P<at>.+?)\s+(?:strong|good|bad|weak)\s+at\s*[?.!]*$",
     re.IGNORECASE,
 )
-_MERIT_COLUMNS = re.compile(r"(?:^|; )(?:Pros|Cons|Pros/Cons|Strengths|Advantages|Disadvantages): ")
+_MERIT = r"(?:Pros|Cons|Pros/Cons|Strengths|Advantages|Disadvantages)"  # the columns that weigh a row's term
+_MERIT_COLUMNS = re.compile(rf"(?:^|; ){_MERIT}: ")  # in a row as the model reads it
+_MERIT_HEADER = re.compile(rf"^\|.*\| {_MERIT} \|", re.MULTILINE)  # in a table's Markdown header
 
 
 def merits_subject(question: str) -> str:
@@ -305,6 +307,15 @@ def has_merits(plain: str) -> bool:
     (True, False)
     """
     return bool(_MERIT_COLUMNS.search(plain))
+
+
+def has_merit_table(text: str) -> bool:
+    """Whether a text has a table with a Pros, Cons or Strengths column.
+
+    >>> has_merit_table("| Algorithm | Pros | Cons |\\n|:---|:---|:---|"), has_merit_table("| Term | Definition |")
+    (True, False)
+    """
+    return bool(_MERIT_HEADER.search(text))
 
 
 # The columns that say what a row's term is or does; a Pros, Cons or Use Case column only lists it.

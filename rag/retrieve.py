@@ -22,6 +22,7 @@ from rag.definition import (
     asked_term,
     bank_term,
     bold_terms,
+    has_merit_table,
     inflected,
     inflections,
     label_terms,
@@ -145,9 +146,6 @@ class _IndexMoved(Exception):
     """Raised inside a search when the build it read was replaced; the search runs again once."""
 
 
-_MERIT_TABLE = re.compile(r"^\|.*\| (?:Pros|Cons|Pros/Cons|Strengths) \|", re.MULTILINE)  # a table's header
-
-
 class Retriever:
     """Holds what retrieval needs in memory (BM25 index, chunk vectors); the vectors live in Chroma."""
 
@@ -220,6 +218,9 @@ class Retriever:
         bold = {term for text in texts for term in bold_terms(text)}
         self.speller = Speller(texts, self._vocabulary, terms=self.named.keys() | bold)
         self.actions = inflections(self.named, stemmer().stemWord)
+        self.merit_chunks = {i for i, c in enumerate(self.chunks) if has_merit_table(c.text)}  # Pros/Cons tables
+        # Each chunk's own heading and text: where a declined question's names are used (`Assistant.uses`).
+        self.headed = [f"{c.section_path[-1]}\n{c.text}" for c in self.chunks]
         glossary = entries(self.chunks)
         self._glossary_terms = [term for term, _ in glossary]
         self._glossary_texts = [text for _, text in glossary]
@@ -235,7 +236,7 @@ class Retriever:
             # "what are the downsides of SVM?": the first term the subject names ("lasso" of "lasso regression"),
             # one a table with Pros and Cons columns names first ("stochastic gradient descent" is no "stochastic").
             named = [term for term, _ in mentioned(subject, self.named)]
-            weighed = [t for t in named if any(_MERIT_TABLE.search(self.chunks[i].text) for i in self.named[t])]
+            weighed = [t for t in named if any(i in self.merit_chunks for i in self.named[t])]
             return next(iter(weighed + named), "")
         term = inflected(asked_term(question), self.named, self.actions, stem)
         if term in self.named:

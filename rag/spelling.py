@@ -178,13 +178,10 @@ def clipped(texts: Iterable[str], terms: frozenset[str]) -> dict[tuple[str, str]
     >>> clipped(["mixed precision training"], frozenset({"mixed precision training"}))["mixed", "prec"]
     'mixed precision'
     """
-    counts: Counter[tuple[str, str]] = Counter()
+    counts = _pairs(texts)
     written: dict[tuple[str, str], str] = {}
     for text in texts:
-        lower = text.lower()
-        for run in _RUN.findall(lower):
-            counts.update(itertools.pairwise(run.split()))
-        for word in _WORD.findall(lower):
+        for word in _WORD.findall(text.lower()):
             if word.count("-") == 1 and (pair := tuple(word.split("-"))) not in written:
                 written[pair] = word  # "cross-validation" names a term of its own, whatever `terms` holds
                 counts[pair] += 1
@@ -205,6 +202,13 @@ def clipped(texts: Iterable[str], terms: frozenset[str]) -> dict[tuple[str, str]
     return {key: phrase for key, (_, phrase) in out.items() if key not in counts}
 
 
+def _pairs(texts: Iterable[str]) -> Counter[tuple[str, str]]:
+    """How often the texts write each two words in a row, lower case, within a phrase (`_RUN`)."""
+    return Counter(
+        pair for text in texts for run in _RUN.findall(text.lower()) for pair in itertools.pairwise(run.split())
+    )
+
+
 def _clips(word: str) -> list[str]:
     return [word, *(word[:n] for n in range(MIN_CLIP, len(word) - MIN_CLIP + 1))]
 
@@ -217,13 +221,7 @@ def phrases(texts: Iterable[str]) -> dict[str, str]:
     >>> phrases(["Log Loss and **batch normalization**: batch size"])["batchnorm"]
     'batch normalization'
     """
-    counts = Counter(
-        pair
-        for text in texts
-        for run in _RUN.findall(text.lower())
-        for pair in itertools.pairwise(run.split())
-        if min(len(pair[0]), len(pair[1])) >= 3
-    )
+    counts = {pair: n for pair, n in _pairs(texts).items() if min(len(pair[0]), len(pair[1])) >= 3}
     out: dict[str, tuple[int, str]] = {}
     for (first, second), n in counts.items():
         for cut in {len(second), *range(MIN_PREFIX, len(second))}:
