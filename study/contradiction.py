@@ -75,6 +75,15 @@ ANTONYMS = (
     ("fill", "delete"),
     ("fill", "drop"),
 )
+# The two ends of a scale: every word of one end is an opposite of every word of the other, so "a much smaller
+# learning rate" contradicts "higher learning rates" as "lower" would.
+POLES = (
+    (
+        ("increase", "higher", "high", "more", "larger", "large", "bigger", "greater", "raise", "add", "grow"),
+        ("decrease", "reduce", "lower", "low", "fewer", "less", "smaller", "small", "shrink", "remove"),
+    ),
+    (("multiple", "many", "several", "combining", "combine"), ("single",)),
+)
 _ARTICLES = frozenset({"the", "a", "an"})
 NEGATORS = frozenset({"not", "no", "never", "cannot", "without", "instead", "nor", "neither", "none"})
 # A denied need negates its subject: "X is not needed", "X doesn't matter", "X plays no part", "X is unnecessary".
@@ -120,6 +129,24 @@ def _pairs() -> tuple[tuple[str, str], ...]:
     for a, b in ANTONYMS:
         out += [(stem(a), stem(b)), (stem(b), stem(a))]
     return tuple(dict.fromkeys(out))
+
+
+@lru_cache(maxsize=1)
+def _poles() -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    stems = tuple((frozenset(map(stem, up)), frozenset(map(stem, down))) for up, down in POLES)
+    return stems + tuple((down, up) for up, down in stems)
+
+
+def _pole_pairs(point: set[str], clause: set[str]) -> list[tuple[str, str]]:
+    """Opposites across a scale's ends, where the point uses one end only and the clause the other only: "lower
+    temperature = more deterministic" uses both ends about different things, so no word of it is read as a side."""
+    return [
+        (a, b)
+        for mine, theirs in _poles()
+        if not point & theirs and not clause & mine
+        for a in sorted(point & mine)
+        for b in sorted(clause & theirs)
+    ]
 
 
 def _stems(text: str) -> set[str]:
@@ -223,13 +250,17 @@ def flip(point: str, clause: str, context: str = "", whole: str = "") -> str:
     words of each is shared ("lower temperature" / "higher temperature"), or the point's label (`context`, "Bias")
     is in the clause. The opposite must be absent from the `whole` point the facet comes from ("freeze early
     layers, fine-tune later ones" says both) unless two context words tie the clause to this facet ("freeze ...
-    layers"). A point of a word or two is its own context ("Underfitting")."""
+    layers"). A point of a word or two is its own context ("Underfitting"); so is one of three words against a
+    clause that never says the point's own word ("Deleting every row that has a missing value" for "Filling in
+    missing values"), when that word carries meaning and its pair is named, not a scale's ends ("fewer parameters"
+    does not deny "more efficient")."""
     pw, cw = words(_phrased(point)), words(_phrased(clause))
     ps, cs = [stem(w) for w in pw], [stem(w) for w in cw]
     elsewhere = {stem(w) for w in words(_phrased(whole))}
-    short = len(set(content_stems(point))) <= 2
+    content = set(content_stems(point))
     labelled = bool(set(content_stems(context)) & set(cs))
-    for a, b in _pairs():
+    named = _pairs()
+    for a, b in [*named, *_pole_pairs(set(ps), set(cs))]:
         if b in ps and a in ps:
             reason = _phrase_flip(pw, cw, a, b)
             if reason:
@@ -241,6 +272,7 @@ def flip(point: str, clause: str, context: str = "", whole: str = "") -> str:
         near_p = set(content_stems(" ".join(pw[max(i - 3, 0) : i + 4])))
         near_c = set(content_stems(" ".join(cw[max(j - 3, 0) : j + 4])))
         context = len((near_p & near_c) - {a, b})
+        short = len(content) <= 2 or (len(content) == 3 and a in content and a not in cs and (a, b) in named)
         if b in elsewhere:
             if context >= 2:
                 return f"{_as_written(cw[j], clause)} instead of {_as_written(pw[i], point)}"

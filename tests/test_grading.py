@@ -104,6 +104,16 @@ def test_clauses_cut_where_a_new_claim_starts():
         (negation, "Memory efficient (doesn't need all data in memory)", "It needs all the data in memory", 1),
         (flip, "Increasing minority class samples", "Removing samples from the majority class", 1),
         (flip, "Increasing minority class samples", "Adding copies of minority class samples", 0),
+        # A scale's two ends: any word of one is an opposite of any word of the other, about the same thing.
+        (flip, "Higher learning rates possible", "you have to use a much smaller learning rate", 1),
+        (flip, "Reducing number of features while preserving information", "Adding more features to the data", 1),
+        (flip, "Higher learning rates possible", "you can use a larger learning rate", 0),
+        # ... but not where one side uses both ends about different things.
+        (flip, "Lower temperature (0.1) = more deterministic", "a low temperature makes it more deterministic", 0),
+        (flip, "Regularization adds penalty to loss to prevent overfitting", "adds a penalty to reduce overfitting", 0),
+        # A three-word definition is its own context for a named pair; "more" qualifies, it is not the point.
+        (flip, "Filling in missing values", "Deleting every row that has a missing value", 1),
+        (flip, "Filling in missing values", "Filling each gap with the column mean", 0),
         (transposed, ATTENTION, "a weighted sum of the queries, weights from similarity between values and keys", 1),
         (transposed, ATTENTION, "a weighted sum of the values, weights from similarity between query and keys", 0),
         (transposed, ATTENTION, "a weighted sum of the values, weights from similarity between keys and query", 0),
