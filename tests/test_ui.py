@@ -43,6 +43,20 @@ def test_question_streams_an_answer_with_sources(client):
     assert len(outputs) >= 2 and "From the handbook" in first_text and outputs[0][2] == "Generating…"
 
 
+def test_an_answer_the_model_was_not_asked_about_says_so_not_first_token_zero(client):
+    history, _, timings, _ = client.predict(
+        user("How much memory do I save by training with 16-bit numbers instead of 32-bit?"),
+        3,
+        "hybrid",
+        0.0,
+        120,
+        api_name="/respond",
+    )
+    text = "".join(p.get("text", "") for p in history[-1]["content"])
+    assert "50% less memory" in text
+    assert "the model was not asked" in timings and "first token" not in timings
+
+
 def test_the_summary_can_be_turned_off_for_the_handbook_s_words_alone(client):
     from rag.assistant import SUMMARY_LABEL
 
