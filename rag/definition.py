@@ -272,13 +272,21 @@ def asks_how_it_works(question: str) -> bool:
 
 # "What are the downsides of SVM?", "cons of TorchServe", "what is PyTorch strong at?": the merits of a term, which
 # a table with Pros, Cons or Strengths columns gives in the term's row.
-_MERITS = re.compile(
-    r"^(?:(?:what\s+are|what's|whats|any|the)\s+(?:the\s+|some\s+|main\s+)?)?"
+_MERIT_WORDS = (
     r"(?:pros(?:\s+and\s+cons)?|cons|(?:dis)?advantages?|benefits?|drawbacks?|downsides?|upsides?|limitations?"
-    r"|strengths?|weaknesses|weak\s+points?|strong\s+points?|catch)\s+(?:of|to|with|in)\s+(?:using\s+)?"
-    r"(?P<subject>.+?)\s*[?.!]*$"
-    r"|^what(?:\s+is|'s)\s+(?:good\s+and\s+bad\s+|bad\s+|good\s+)about\s+(?P<about>.+?)\s*[?.!]*$"
-    r"|^what\s+(?:is|are)\s+(?P<at>.+?)\s+(?:strong|good|bad|weak)\s+at\s*[?.!]*$",
+    r"|strengths?|weaknesses|weak\s+points?|strong\s+points?|catch)"
+)
+_MERITS = re.compile(
+    rf"^(?:(?:what\s+are|what's|whats|any|the)\s+(?:the\s+|some\s+|main\s+)?)?{_MERIT_WORDS}"
+    r"\s+(?:of|to|with|in)\s+(?:using\s+)?(?P<subject>.+?)\s*[?.!]*$"
+    r"|^what(?:\s+is|'s|s)\s+(?:good\s+and\s+bad\s+|bad\s+|good\s+)about\s+(?P<about>.+?)\s*[?.!]*$"
+    r"|^what(?:\s+is|\s+are|'s|s)\s+(?P<at>.+?)\s+(?:strong|good|bad|weak)\s+at\s*[?.!]*$"
+    # "glove weaknesses", "ridge regression pros and cons", "what are keras's strengths"
+    r"|^(?:what\s+are\s+)?(?!(?:what|which|how|why|when|is|are|the|a|an|any|some)\b)"
+    rf"(?P<owner>[\w .+/-]+?)(?:'s)?\s*[:,-]?\s+{_MERIT_WORDS}\s*[?.!]*$"
+    # A term's cons asked as when to avoid it: "when should I avoid tf-idf?", "why would I not use X?"
+    r"|^(?:when|why)\s+(?:should\s+(?:i|you)\s+(?:avoid|not\s+use)|shouldn't\s+(?:i|you)\s+use"
+    r"|would\s+(?:i|you)\s+not\s+use|not\s+(?:to\s+)?use)\s+(?P<avoid>.+?)\s*[?.!]*$",
     re.IGNORECASE,
 )
 _MERIT = r"(?:Pros|Cons|Pros/Cons|Strengths|Advantages|Disadvantages)"  # the columns that weigh a row's term
@@ -295,6 +303,12 @@ def merits_subject(question: str) -> str:
     ('PyTorch', 'DBSCAN')
     >>> merits_subject("What are the benefits?"), merits_subject("What is the catch?")
     ('', '')
+    >>> merits_subject("glove weaknesses"), merits_subject("what are keras's strengths")
+    ('glove', 'keras')
+    >>> merits_subject("whats bad about knn"), merits_subject("ridge regression pros and cons")
+    ('knn', 'ridge regression')
+    >>> merits_subject("when should i avoid tf-idf"), merits_subject("why not use a decision tree?")
+    ('tf-idf', 'a decision tree')
     """
     match = _MERITS.match(question.strip())
     return next((g for g in match.groups() if g), "") if match else ""

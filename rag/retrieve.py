@@ -233,11 +233,12 @@ class Retriever:
         merits a question asks ("cons of TorchServe": "torchserve", `merits_subject`)."""
         stem = stemmer().stemWord
         if subject := merits_subject(question):
-            # "what are the downsides of SVM?": the first term the subject names ("lasso" of "lasso regression"),
-            # one a table with Pros and Cons columns names first ("stochastic gradient descent" is no "stochastic").
+            # "what are the downsides of SVM?": the first term the subject names ("lasso" of "lasso regression")
+            # that a table with Pros and Cons columns names ("stochastic gradient descent" is no "stochastic"). A
+            # term no such table names has no answer by construction: its definition does not say what is wrong
+            # with it ("why would you not use a very high learning rate?" is not "Learning Rate: Step size").
             named = [term for term, _ in mentioned(subject, self.named)]
-            weighed = [t for t in named if any(i in self.merit_chunks for i in self.named[t])]
-            return next(iter(weighed + named), "")
+            return next((t for t in named if any(i in self.merit_chunks for i in self.named[t])), "")
         term = inflected(asked_term(question), self.named, self.actions, stem)
         if term in self.named:
             return term
@@ -365,6 +366,8 @@ class Retriever:
             scope, fused = self.scoped(scope, r, fused, allowed, options)
         inside = self.numbers == scope.number if scope is not None and scope.status == TAUGHT else allowed
         named = [i for i in self.named.get(self.term_of(question), []) if allowed[i] and inside[i]]
+        if merits_subject(question):  # "whats bad about xgboost": its Pros/Cons rows before its own section
+            named.sort(key=lambda i: i not in self.merit_chunks)
         if named:  # a definition question: the chunks that define its term come first
             fused = [*named, *(i for i in fused if i not in named)]
         hits = self._to_hits(fused, r.similarity, options)

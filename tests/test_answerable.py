@@ -247,6 +247,11 @@ def test_a_definition_question_in_any_of_its_forms_opens_on_the_defining_passage
         ("what are the downsides of SVM?", "Algorithm: SVM; Pros: Effective in high dim; Cons: Memory-intensive"),
         ("cons of TorchServe", "Option: TorchServe; Pros: Optimized for PyTorch; Cons: PyTorch only"),
         ("drawbacks of lasso regression", "Algorithm: Lasso (L1); Pros: Feature selection; Cons: Can be unstable"),
+        # A learner's forms (eval/data/merits_s33.jsonl): no apostrophe, the merit word last, when to avoid it;
+        # the term's own section ("XGBoost / LightGBM") comes after its Pros/Cons rows.
+        ("whats bad about xgboost", "Algorithm: XGBoost; Pros: State-of-the-art accuracy; Cons: Needs tuning"),
+        ("glove weaknesses", "Method: GloVe; Description: Global word co-occurrence"),
+        ("when should i avoid tf-idf", "Method: TF-IDF; Description: Term frequency"),
     ],
 )
 def test_the_merits_of_a_term_are_answered_by_its_row_of_a_pros_and_cons_table(assistant, question, row):
