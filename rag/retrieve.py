@@ -219,6 +219,7 @@ class Retriever:
         self.speller = Speller(texts, self._vocabulary, terms=self.named.keys() | bold)
         self.actions = inflections(self.named, stemmer().stemWord)
         self.merit_chunks = {i for i, c in enumerate(self.chunks) if has_merit_table(c.text)}  # Pros/Cons tables
+        self.weighed = [t for t, at in self.named.items() if self.merit_chunks.intersection(at)]  # terms they name
         # Each chunk's own heading and text: where a declined question's names are used (`Assistant.uses`).
         self.headed = [f"{c.section_path[-1]}\n{c.text}" for c in self.chunks]
         glossary = entries(self.chunks)
@@ -234,11 +235,11 @@ class Retriever:
         stem = stemmer().stemWord
         if subject := merits_subject(question):
             # "what are the downsides of SVM?": the first term the subject names ("lasso" of "lasso regression")
-            # that a table with Pros and Cons columns names ("stochastic gradient descent" is no "stochastic"). A
-            # term no such table names has no answer by construction: its definition does not say what is wrong
-            # with it ("why would you not use a very high learning rate?" is not "Learning Rate: Step size").
-            named = [term for term, _ in mentioned(subject, self.named)]
-            return next((t for t in named if any(i in self.merit_chunks for i in self.named[t])), "")
+            # that a table with Pros and Cons columns names, the longest ("stochastic gradient descent", not
+            # "stochastic"), or inside a longer one no such table names ("one hot" of "one-hot encoding"). A term
+            # no such table names has no answer by construction: its definition does not say what is wrong with
+            # it ("why would you not use a very high learning rate?" is not "Learning Rate: Step size").
+            return next((term for term, _ in mentioned(subject, self.weighed)), "")
         term = inflected(asked_term(question), self.named, self.actions, stem)
         if term in self.named:
             return term

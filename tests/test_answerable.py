@@ -252,6 +252,8 @@ def test_a_definition_question_in_any_of_its_forms_opens_on_the_defining_passage
         ("whats bad about xgboost", "Algorithm: XGBoost; Pros: State-of-the-art accuracy; Cons: Needs tuning"),
         ("glove weaknesses", "Method: GloVe; Description: Global word co-occurrence"),
         ("when should i avoid tf-idf", "Method: TF-IDF; Description: Term frequency"),
+        # The row's term inside a longer one no Pros/Cons table names ("One-Hot Encoding" has no cons column).
+        ("downsides of one-hot encoding", "Method: One-Hot; Description: Binary vector per word"),
     ],
 )
 def test_the_merits_of_a_term_are_answered_by_its_row_of_a_pros_and_cons_table(assistant, question, row):
