@@ -75,6 +75,27 @@ def test_a_term_with_its_words_clipped_is_read_as_the_handbook_s_term(assistant,
 
 
 @pytest.mark.parametrize(
+    ("question", "read_as", "section"),
+    [
+        ("what does an lr scheduler do?", "a learning rate scheduler", "Learning Rate Scheduling"),
+        ("how do I get the std dev from the variance?", "standard deviation", "Descriptive Statistics"),
+        ("how many hidden layers does a basic nn need?", "neural network", "Neural Network Architecture"),
+    ],
+)
+def test_english_shorthand_is_read_as_its_words(assistant, question, read_as, section):
+    """The first was declined, the others opened on the distributions table and the activation functions
+    (eval/data/abbrev_s33.jsonl)."""
+    answer = list(assistant.stream(question, summary=False))[-1]
+    assert not answer.declined and read_as in answer.rewritten
+    assert answer.evidence[0].passage.section.endswith(section)
+
+
+@pytest.mark.parametrize("question", ["what does nn.Linear do?", "is lr=0.1 too high?", "LR or SVM?"])
+def test_shorthand_in_code_or_capitals_stays_as_written(assistant, question):
+    assert assistant.retriever.speller.correct(question) == question
+
+
+@pytest.mark.parametrize(
     "question",
     ["How do I read a log regularly?", "Is the batch size a norm?", "What is a neural nets library?", "LR vs GD?"],
 )
