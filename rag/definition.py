@@ -21,6 +21,34 @@ from ingest.markdown import table_pairs
 # And since eval/data/explain_s29.jsonl (6 of its 14 answerable requests were declined): "can you describe YOLO?",
 # "please define stride", "How does the handbook explain perplexity?", "how would you explain softmax to a
 # beginner?", "could you explain what a Poisson distribution is?".
+# "... in plain english", "... like I'm five", "..., for a total beginner", "... without jargon": what X is, asked
+# simply (eval/data/eli5_s33.jsonl: "explain auc like im new to this" and "what's recall, for a total beginner?"
+# were declined).
+_SIMPLY = (
+    r"(?:in\s+(?:simple|plain|layman'?s)\s+(?:terms|english|words)|in\s+one\s+sentence|simply|briefly|in\s+a\s+nutshell"
+    r"|without\s+(?:the\s+|any\s+)?jargon|like\s+(?:i'?m|im|i\s+am)\s+(?:five|\d+|an?\s+\w+|new(?:\s+to\s+\w+)?)"
+    r"(?:\s+years?\s+old)?|(?:to|for)\s+(?:an?\s+)?(?:total\s+|complete\s+|absolute\s+)?(?:beginner|child|kid|newbie"
+    r"|newcomer|layman|non-expert|dummies|someone\s+new(?:\s+to\s+\w+)?|\d+[\s-]*years?[\s-]*old)s?)"
+)
+_PLAINLY = re.compile(rf"(?:(?<=[?.!])\s*(?:please\s+)?(?:explain|describe)(?:\s+it)?)?,?\s+{_SIMPLY}\s*[?.!]*$", re.I)
+
+
+def plainly(question: str) -> str:
+    """The question without its ask for a simple explanation, which says who asks, not what: "beginner" is a word
+    the handbook never uses, and "for a total beginner" drew the evidence away from the Recall row.
+
+    >>> plainly("what's recall, for a total beginner?"), plainly("how are words split? explain like im new to this")
+    ("what's recall?", 'how are words split?')
+    >>> plainly("explain the p-value like I'm five"), plainly("what is a kid?")
+    ('explain the p-value', 'what is a kid?')
+    """
+    stripped = _PLAINLY.sub("", question).rstrip()
+    if not stripped or stripped == question.rstrip():
+        return question
+    mark = question.rstrip()[-1]
+    return stripped if stripped[-1] in "?.!" or mark not in "?.!" else stripped + mark
+
+
 _DEFINITION = re.compile(
     r"^(?:(?:can|could|would)\s+you\s+)?(?:please\s+)?(?:briefly\s+)?"
     r"(?:what\s+does\s+(?:the\s+handbook|it)\s+say\s+about|tell\s+me\s+about"
@@ -29,8 +57,8 @@ _DEFINITION = re.compile(
     r"\s+(?:explain|define|describe)"
     r"|list(?:\s+all)?(?:\s+of)?|what\s+(?:is|are|does)|what's|define|explain|describe|eli5:?|meaning\s+of)"
     r"(?:\s+what)?\s+(?:an?\s+|the\s+)?"
-    r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+|good\s+|useful\s+)?for|\s+(?:all\s+)?about|\s+in\s+(?:simple|plain|layman'?s)\s+(?:terms|english|words)|\s+in\s+one\s+sentence|\s+simply|\s+briefly"
-    r"|\s+to\s+(?:a\s+)?(?:beginner|child|kid|newbie|layman|non-expert)s?)?\s*[?.!]*$",
+    r"(?P<subject>.+?)(?:\s+(?:mean|means|is|are)|\s+(?:used\s+|good\s+|useful\s+)?for|\s+(?:all\s+)?about"
+    rf"|,?\s+{_SIMPLY})?\s*[?.!]*$",
     re.IGNORECASE,
 )
 

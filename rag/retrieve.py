@@ -29,6 +29,7 @@ from rag.definition import (
     leading_term,
     mentioned,
     merits_subject,
+    plainly,
     row_terms,
     title_terms,
 )
@@ -347,7 +348,8 @@ class Retriever:
     def _search(self, question: str, options: RetrievalOptions) -> Retrieval:
         # Typos become the handbook's words (rag/spelling.py) for every caller: the CLI's `retrieve`, the eval
         # and the chat read "confussion matrix" alike, and `query` says what was searched.
-        asked, question = question, self.speller.correct(question)
+        # So does an ask for a simple explanation ("..., for a total beginner"): it says who asks, not what.
+        asked, question = question, plainly(self.speller.correct(question))
         scope = named_section(question, self.titles) if options.scope else None
         corrected, question = question, scope.question if scope else question  # "section 9" is not a topic
         r = self._rank(question, options)

@@ -263,6 +263,21 @@ def test_the_merits_of_a_term_are_answered_by_its_row_of_a_pros_and_cons_table(a
     assert answerable and how == "merits" and evidence[0].passage.plain.startswith(row)
 
 
+@pytest.mark.parametrize(
+    ("question", "searched", "lead"),
+    [
+        ("what's recall, for a total beginner?", "what's recall?", "Term: Recall"),
+        ("explain auc like im new to this", "explain auc", "Metric: AUC-ROC"),
+    ],
+)
+def test_an_ask_for_a_simple_explanation_is_read_without_it(assistant, question, searched, lead):
+    """Both were declined: "beginner" is a word the handbook never uses, and the qualifier drew the evidence
+    away from the term's row (eval/data/eli5_s33.jsonl: 2 of 9 declined, none after)."""
+    answer = list(assistant.stream(question, summary=False))[-1]
+    assert not answer.declined and answer.rewritten == searched
+    assert answer.evidence[0].passage.plain.startswith(lead)
+
+
 def test_merits_asked_of_a_term_no_pros_and_cons_table_names_are_not_answered_by_construction(assistant):
     """The LSTM section says what an LSTM is, not what is wrong with it: the answerability model decides."""
     *_, how = assistant.judge("what are the drawbacks of LSTM?", assistant.retrieve("what are the drawbacks of LSTM?"))
