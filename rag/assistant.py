@@ -418,6 +418,12 @@ class Assistant:
             # The model reads a diagram or program as its labels or comments; of the summaries shown about one,
             # read by hand over 19 runs, none was right (eval/README.md, twentieth round).
             why, code = "the first passage is a diagram or a program, which it cannot summarise", "block"
+        elif how == "bank":
+            # The handbook's own answer to the question leads. Of the 21 summaries of one shown on the bank as users
+            # run it, read by hand, 8 restated it and 13 garbled it, padded it or were wrong ("hyperlinking
+            # parameters", "max pooling is a type of CNN"); their answer as shown scored 0.755 against its own
+            # 0.957 (`hbrag eval answers --setting full`, thirty-third round).
+            why, code = "the handbook answers this very question", "bank"
         elif evidence[0].passage.kind == "item":
             # Read by hand, its summaries of a list were right for 1-2 of 16 on four learner sets and 4-6 of 13 on
             # four others (eval/README.md, thirty-second round): it picks a wrong item, or garbles or pastes them.

@@ -82,7 +82,8 @@ def test_interrupted_rebuild_on_the_server_keeps_the_old_index(chroma_url, cli_e
 
 def test_ask_through_an_openai_compatible_server(model_server, cli_env):
     url = f"http://127.0.0.1:{model_server.port}/v1"
-    out = hbrag(["ask", "What is a p-value?", "--llm-url", url, "--json", "--max-tokens", "48"], cli_env)
+    question = "How do I deploy a model as an API?"  # not a bank question, whose own answer needs no model
+    out = hbrag(["ask", question, "--llm-url", url, "--json", "--max-tokens", "48"], cli_env)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["answer"].strip() and data["sources"] and data["timings"]["tokens"] > 0
@@ -107,11 +108,12 @@ def test_model_server_killed_mid_answer_then_back(runtime, tmp_path):
         assistant = Assistant(runtime.settings, runtime.retriever, lambda: llm)
         llm.stream = killed_after_first_token
         with pytest.raises(HbragError, match="model server"):
-            for _ in assistant.stream("Explain the bias-variance tradeoff.", generation={"max_tokens": 300}):
+            # Not a bank question: the bank's own answer is shown without asking the model.
+            for _ in assistant.stream("How do I deploy a model as an API?", generation={"max_tokens": 300}):
                 pass
         llm.stream = real_stream
         with pytest.raises(HbragError, match="unreachable"):
-            assistant.ask("What is dropout?")
+            assistant.ask("How do I deploy a model as an API?")
         server.start()  # same port
         answer = assistant.ask("What is dropout?", generation={"max_tokens": 24})
         assert answer.text and not answer.declined
