@@ -57,6 +57,8 @@ def test_a_term_written_as_one_word_or_a_class_name_is_read_as_the_handbook_s_wo
 @pytest.mark.parametrize(
     ("question", "read_as", "section"),
     [
+        # Clipped: the first five were declined (eval/data/clipped_s32.jsonl: 7 of 24 declined, 1 after;
+        # clipword_s32.jsonl: 7 of 10, 1 after).
         ("explain grad descent like I'm five", "gradient descent", "Mathematics for ML > Gradient Descent"),
         ("why does mixed prec training save memory?", "mixed precision training", "Mixed Precision Training"),
         ("any tips for feature eng on dates?", "feature engineering", "Scenario 2: Feature Engineering"),
@@ -64,42 +66,18 @@ def test_a_term_written_as_one_word_or_a_class_name_is_read_as_the_handbook_s_wo
         ("what preproc steps does raw text need?", "preprocessing", "Text Preprocessing Pipeline"),
         # A term the handbook writes only in bold, above its diagram: this opened on the linear algebra table.
         ("how do I read a conf matrix?", "confusion matrix", "Supervised Learning > Classification Metrics"),
-    ],
-)
-def test_a_term_with_its_words_clipped_is_read_as_the_handbook_s_term(assistant, question, read_as, section):
-    """The first five were declined (eval/data/clipped_s32.jsonl: 7 of 24 declined, 1 after; clipword_s32.jsonl: 7 of
-    10, 1 after)."""
-    answer = list(assistant.stream(question, summary=False))[-1]
-    assert not answer.declined and read_as in answer.rewritten
-    assert answer.evidence[0].passage.section.endswith(section)
-
-
-@pytest.mark.parametrize(
-    ("question", "read_as", "section"),
-    [
+        # English shorthand (eval/data/abbrev_s33.jsonl): the first was declined, the others opened on the
+        # distributions table and the activation functions.
         ("what does an lr scheduler do?", "a learning rate scheduler", "Learning Rate Scheduling"),
         ("how do I get the std dev from the variance?", "standard deviation", "Descriptive Statistics"),
         ("how many hidden layers does a basic nn need?", "neural network", "Neural Network Architecture"),
-    ],
-)
-def test_english_shorthand_is_read_as_its_words(assistant, question, read_as, section):
-    """The first was declined, the others opened on the distributions table and the activation functions
-    (eval/data/abbrev_s33.jsonl)."""
-    answer = list(assistant.stream(question, summary=False))[-1]
-    assert not answer.declined and read_as in answer.rewritten
-    assert answer.evidence[0].passage.section.endswith(section)
-
-
-@pytest.mark.parametrize(
-    ("question", "read_as", "section"),
-    [
+        # A typo that is an English word inside a term: all three were declined (eval/data/realword_s33.jsonl).
         ("how do I pick a good learning rat?", "learning rate", "Learning Rate Scheduling"),
         ("when is transfer leaning worth it?", "transfer learning", "Deep Learning Questions"),
         ("how deep should a decision tee be?", "decision tree", "Ensemble Methods > Random Forest"),
     ],
 )
-def test_a_typo_that_is_an_english_word_inside_a_term_is_read_as_the_term(assistant, question, read_as, section):
-    """All three were declined (eval/data/realword_s33.jsonl: 4 of 9 declined, 1 after)."""
+def test_a_term_written_short_or_mistyped_is_read_as_the_handbook_s_term(assistant, question, read_as, section):
     answer = list(assistant.stream(question, summary=False))[-1]
     assert not answer.declined and read_as in answer.rewritten
     assert answer.evidence[0].passage.section.endswith(section)
