@@ -133,12 +133,12 @@ class Speller:
         self.joined = {w.replace("-", ""): w for w in self.words if "-" in w}
         self.phrases = phrases(texts)
         self.clipped = clipped(texts, frozenset(terms))
-        self.shorthand = {
-            short: full
-            for short, full in [*SHORTHAND.items(), *SHORTHAND_PAIRS.items()]
-            if all(w in self.counts or len(w) < MIN_LENGTH for w in full.split())
-        }
-        self.clipped |= {pair: full for pair, full in self.shorthand.items() if isinstance(pair, tuple)}
+
+        def spelled(full: str) -> bool:  # the handbook writes the words a shorthand stands for
+            return all(w in self.counts or len(w) < MIN_LENGTH for w in full.split())
+
+        self.shorthand = {short: full for short, full in SHORTHAND.items() if spelled(full)}
+        self.clipped |= {pair: full for pair, full in SHORTHAND_PAIRS.items() if spelled(full)}
         self.terms = {tuple(t.split()) for t in terms if 2 <= len(t.split()) <= 3}
         # Words the handbook uses inside a hyphenated one ("shot" of "few-shot"): never a typo for another.
         self.parts = {p for w in self.words if "-" in w for p in w.split("-")}
@@ -150,7 +150,7 @@ class Speller:
 
     def _misheard(self, question: str) -> str:
         """The question with each term written with one word a real word near the term's ("gradient decent",
-        "transfer leaning", "principle components") written as the handbook names it."""
+        "transfer leaning", "decision tee") written as the handbook names it."""
         words = list(_WORD.finditer(question))
         out, at, i = [], 0, 0
         while i < len(words):
