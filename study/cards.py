@@ -75,6 +75,9 @@ def _normal(text: str) -> str:
 
 
 def find_card(deck: list[Card], question: str) -> Card | None:
-    """The card whose question reads as `question` (case and spacing aside), as the deck shows it."""
+    """The card whose question reads as `question` (case and spacing aside), as the deck shows it; where two differ
+    only in case, the one written exactly so: the glossary's "What is Transfer Learning?" beside the bank's "What
+    is transfer learning?" (the glossary's had been unreachable by its question)."""
     wanted = _normal(question)
-    return next((c for c in deck if _normal(c.front) == wanted), None)
+    found = [c for c in deck if _normal(c.front) == wanted]
+    return next((c for c in found if c.front == question.strip()), found[0] if found else None)

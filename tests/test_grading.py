@@ -272,6 +272,13 @@ def _batch(cli_env, path: Path, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_two_cards_whose_questions_differ_in_case_are_each_found(deck):
+    """The glossary's "What is Transfer Learning?" resolved to the bank's Q23, so it could not be named."""
+    term, bank = find_card(deck, "What is Transfer Learning?"), find_card(deck, "What is transfer learning?")
+    assert term.kind == "term" and bank.kind == "question" and term.back != bank.back
+    assert find_card(deck, "what is transfer learning") is bank  # written neither way: the first, as before
+
+
 def test_quiz_batch_json_grades_each_line_and_records_nothing(cli_env, tmp_path):
     rows = [
         {"question": Q6, "answer": SWAPPED},
