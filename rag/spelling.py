@@ -73,7 +73,7 @@ import bisect
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from rapidfuzz import process
 from rapidfuzz.distance import DamerauLevenshtein
@@ -151,19 +151,7 @@ class Speller:
     def _misheard(self, question: str) -> str:
         """The question with each term written with one word a real word near the term's ("gradient decent",
         "transfer leaning", "decision tee") written as the handbook names it."""
-        words = list(_WORD.finditer(question))
-        out, at, i = [], 0, 0
-        while i < len(words):
-            for n in (3, 2):
-                window = words[i : i + n]
-                term = self._term_for([w.group().lower() for w in window]) if len(window) == n else None
-                if term and all(question[a.end() : b.start()] == " " for a, b in itertools.pairwise(window)):
-                    out += [question[at : window[0].start()], term]
-                    at, i = window[-1].end(), i + n
-                    break
-            else:
-                i += 1
-        return "".join([*out, question[at:]])
+        return _replace_runs(question, (3, 2), lambda run: self._term_for([w.group().lower() for w in run]))
 
     def _term_for(self, said: list[str]) -> str:
         """The named term these words mean, when all but one are its words (a plural allowed) and that one is an
@@ -204,18 +192,13 @@ class Speller:
         return match.group() in self.shorthand and not _CODE & set(near)
 
     def _unclip(self, question: str) -> str:
-        words = list(_WORD.finditer(question))
-        out, at, i = [], 0, 0
-        while i + 1 < len(words):
-            first, second = words[i], words[i + 1]
-            pair = (first.group().lower(), second.group().lower())
-            plain = not any(w.group().isupper() and len(w.group()) > 1 for w in (first, second))  # not "LR"
-            if pair in self.clipped and plain and question[first.end() : second.start()] == " ":
-                out += [question[at : first.start()], self.clipped[pair]]
-                at, i = second.end(), i + 2
-                continue
-            i += 1
-        return "".join([*out, question[at:]])
+        return _replace_runs(question, (2,), self._clipped_term)
+
+    def _clipped_term(self, run: list[re.Match[str]]) -> str:
+        """The term two clipped words stand for ("log reg"), or "": not for acronyms a learner chose ("LR")."""
+        if any(w.group().isupper() and len(w.group()) > 1 for w in run):
+            return ""
+        return self.clipped.get((run[0].group().lower(), run[1].group().lower()), "")
 
     def _word(self, word: str) -> str:
         lower = word.lower()
@@ -272,6 +255,24 @@ class Speller:
             out.append(self.joined.get(parts[i], parts[i]))
             i += 1
         return " ".join(out) if found else ""
+
+
+def _replace_runs(question: str, sizes: tuple[int, ...], read: Callable[[list[re.Match[str]]], str]) -> str:
+    """The question with each run of words one space apart that `read` names a term for written as that term,
+    runs of the first size tried first, left to right."""
+    words = list(_WORD.finditer(question))
+    out, at, i = [], 0, 0
+    while i < len(words):
+        for n in sizes:
+            run = words[i : i + n]
+            spaced = len(run) == n and all(question[a.end() : b.start()] == " " for a, b in itertools.pairwise(run))
+            if spaced and (term := read(run)):
+                out += [question[at : run[0].start()], term]
+                at, i = run[-1].end(), i + n
+                break
+        else:
+            i += 1
+    return "".join([*out, question[at:]])
 
 
 def clipped(texts: Iterable[str], terms: frozenset[str]) -> dict[tuple[str, str], str]:

@@ -194,28 +194,37 @@ def test_a_diagram_or_program_first_gets_no_summary_and_no_model(runtime):
     assert "optimizer.zero_grad()" in answer.shown()  # the handbook's own lines are the answer
 
 
-def test_a_list_first_gets_no_summary_and_no_model(runtime):
-    """Its summaries of a list picked a wrong item, or garbled or pasted them ("Systematic Approach: Verify the
-    issue: ..."); the list's own lines answer."""
+@pytest.mark.parametrize(
+    ("question", "kind", "fallback", "why", "shown"),
+    [
+        # Its summaries of a list picked a wrong item, or garbled or pasted them ("Systematic Approach: Verify the
+        # issue: ..."); the list's own lines answer.
+        (
+            "Roughly how much memory and time do I save by doing the forward pass in 16-bit floats?",
+            "item",
+            "list",
+            "a list",
+            "50% less memory",
+        ),
+        # Of 21 summaries of a bank answer shown on the bank, read by hand, 13 garbled, padded or contradicted it
+        # ("max pooling is a type of convolutional neural network"); the handbook's own answer is the answer.
+        (
+            "What is max pooling?",
+            "qa",
+            "bank",
+            "this very question",
+            "Downsampling by taking maximum value in each region",
+        ),
+    ],
+)
+def test_a_list_or_the_bank_s_answer_first_gets_no_summary_and_no_model(runtime, question, kind, fallback, why, shown):
     from rag.assistant import Assistant
 
     assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
-    answer = assistant.ask("Roughly how much memory and time do I save by doing the forward pass in 16-bit floats?")
-    assert not answer.declined and answer.evidence[0].passage.kind == "item"
-    assert answer.fallback == "list" and "a list" in answer.text and assistant.generations == 0
-    assert "50% less memory" in answer.shown()
-
-
-def test_a_bank_question_s_own_answer_gets_no_summary_and_no_model(runtime):
-    """Of 21 summaries of a bank answer shown on the bank, read by hand, 13 garbled, padded or contradicted it
-    ("max pooling is a type of convolutional neural network"); the handbook's own answer is the answer."""
-    from rag.assistant import Assistant
-
-    assistant = Assistant(runtime.settings, runtime.retriever, lambda: pytest.fail("the model was loaded"))
-    answer = assistant.ask("What is max pooling?")
-    assert not answer.declined and answer.evidence[0].passage.kind == "qa"
-    assert answer.fallback == "bank" and "this very question" in answer.text and assistant.generations == 0
-    assert "Downsampling by taking maximum value in each region" in answer.shown()
+    answer = assistant.ask(question)
+    assert not answer.declined and answer.evidence[0].passage.kind == kind
+    assert answer.fallback == fallback and why in answer.text and assistant.generations == 0
+    assert shown in answer.shown()
 
 
 def test_x_or_y_set_side_by_side_in_a_table_gets_no_summary_and_no_model(runtime):

@@ -85,7 +85,7 @@ def timings_text(answer: Answer) -> str:
         return "Nothing searched: that was not a question about the handbook."
     if answer.declined:
         return f"Declined without calling the model (retrieval {t.get('retrieve_ms', 0):.0f} ms)."
-    if answer.fallback and not answer.model_asked:  # a list or rows side by side first: "first token 0.0 s" before
+    if answer.fallback and not answer.model_asked:  # a list, bank answer, rows side by side first
         return f"The handbook's words; the model was not asked (retrieval {t.get('retrieve_ms', 0):.0f} ms)."
     line = (
         f"retrieval {t.get('retrieve_ms', 0):.0f} ms · first token {t.get('ttft_ms', 0) / 1000:.1f} s · "

@@ -155,7 +155,7 @@ def _print_timings(answer: Any) -> None:
         note = f"(the handbook's words only, no model summary; retrieval {t['retrieve_ms']:.0f} ms)"
         click.secho(note, dim=True, err=True)
         return
-    if answer.fallback and not answer.model_asked:  # even odds, a list or a diagram first, rows side by side
+    if answer.fallback and not answer.model_asked:  # even odds, a list, diagram or bank answer first, rows side by side
         click.secho(f"(the model was not asked; retrieval {t['retrieve_ms']:.0f} ms)", dim=True, err=True)
         return
     click.secho(
