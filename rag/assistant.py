@@ -19,11 +19,13 @@ from rag.definition import (
     compared_terms,
     explains,
     has_merits,
+    has_use,
     label_terms,
     mentioned,
     merits_subject,
     names,
     row_terms,
+    usage_subject,
 )
 from rag.evidence import (
     WHOLE_BLOCKS,
@@ -485,6 +487,15 @@ class Assistant:
             merits = [e for e in evidence if e.passage.kind == "row" and has_merits(e.passage.plain)]
             rows = [e for e in merits if names(e.passage.plain, term)]
             return (first(rows[0], evidence), "merits") if rows else (evidence, "")
+        if usage_subject(question):
+            # "When should I use DBSCAN?": DBSCAN's row of a table with a When to Use, Use Case or Best For column.
+            rows = [
+                e
+                for e in evidence
+                if e.passage.kind == "row" and has_use(e.passage.plain) and names(e.passage.plain, term)
+            ]
+            if rows:
+                return first(rows[0], evidence), "usage"
         # The section whose heading names the term teaches it; a row of another table only lists it.
         taught = [e for e in evidence if e.passage.section in self.retriever.titled.get(term, ())]
         if taught:

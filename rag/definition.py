@@ -360,6 +360,88 @@ def has_merit_table(text: str) -> bool:
     return bool(_MERIT_HEADER.search(text))
 
 
+# "When should I use DBSCAN?", "what is polars for", "where would I use TorchServe": when a term is the one to use,
+# which a table with a When to Use, Use Case or Best For column gives in the term's row.
+_USE = r"(?:When to Use|Use Case|Use in ML|Best For|When to Optimize)"  # the columns that say when to use a row's term
+_USE_COLUMNS = re.compile(rf"(?:^|; ){_USE}: ")  # in a row as the model reads it
+_USE_HEADER = re.compile(rf"^\|.*\| {_USE} \|", re.MULTILINE)  # in a table's Markdown header
+_USE_VERBS = (
+    r"(?:use|using|apply|applying|pick|picking|choose|choosing|prefer|add|adding|reach\s+for|go\s+with|opt\s+for)"
+)
+_PERSON = r"(?:should|would|do|can|could|must|might)\s+(?:i|you|we|one)"
+_END = r"\s*[?.!]*$"
+_USAGE = re.compile(
+    rf"^when\s+(?:{_PERSON}\s+|to\s+|is\s+it\s+(?:worth|best|better|right|wise|a\s+good\s+idea)\s+(?:to\s+)?)"
+    rf"{_USE_VERBS}\s+(?P<when>.+?){_END}"
+    rf"|^when\s+does\s+it\s+make\s+sense\s+to\s+(?:use\s+)?(?P<sense>.+?){_END}"
+    rf"|^in\s+(?:what|which)\s+(?:situations?|cases?|scenarios?)\s+(?:{_PERSON}\s+{_USE_VERBS}|is|are)\s+(?P<cases>.+?){_END}"
+    rf"|^when\s+(?:is|are|does|do)\s+(?P<when_is>.+?){_END}"
+    rf"|^what(?:\s+is|\s+are|'s|s)\s+(?P<for>.+?)\s+(?:(?:used|good|best|useful|meant)\s+)?for{_END}"
+    rf"|^(?:what|where)\s+{_PERSON}\s+use\s+(?P<use>.+?)(?:\s+for\b.*)?{_END}"
+    rf"|^(?:what\s+are\s+(?:the\s+)?)?use\s+cases?\s+(?:of|for)\s+(?P<of>.+?){_END}"
+    rf"|^(?:which|what)\s+.+?\s+call\s+for\s+(?P<call>.+?){_END}",
+    re.IGNORECASE,
+)
+# What may follow the term a usage question opens with: "class weights for imbalanced data", "the chi-square test";
+# not "exponential smoothing", which is no "Exponential" schedule.
+_FOLLOWERS = frozenset(
+    "for to in with on over instead rather than vs versus the "  # noqa: SIM905
+    "a an when if as and or at during is are be compared "
+    "test method technique algorithm model library tool framework function optimizer schedule scheduler "
+    "metric score approach layer activation loss scaler option distribution measure operation encoding".split()
+)
+
+
+_SET_AGAINST = re.compile(r"\b(?:than|instead|over|vs\.?|versus|rather|or)\b", re.IGNORECASE)
+
+
+def usage_subject(question: str) -> str:
+    """What a question asks when to use, as written, or "".
+
+    >>> usage_subject("when should I use DBSCAN?"), usage_subject("what is polars for"), usage_subject("what is NLP?")
+    ('DBSCAN', 'polars', '')
+    >>> usage_subject("when is it worth adding batch normalization to a network?")
+    'batch normalization to a network'
+    >>> usage_subject("which clustering problems call for dbscan?"), usage_subject("use cases for cosine annealing")
+    ('dbscan', 'cosine annealing')
+    """
+    match = _USAGE.match(question.strip())
+    return next((g for g in match.groups() if g), "") if match else ""
+
+
+def usage_term(subject: str, terms: Iterable[str]) -> str:
+    """The term a usage question's subject opens with, among `terms`, when what follows does not make it a longer
+    name, or "".
+
+    >>> usage_term("a chi-square test", ["chi-square"]), usage_term("exponential smoothing", ["exponential"])
+    ('chi-square', '')
+    >>> usage_term("target encoding a better choice than one-hot", ["target encoding", "one-hot"])
+    ''
+    """
+    subject = re.sub(r"^(?:the|a|an)\s+", "", subject.strip(), flags=re.IGNORECASE)
+    found = mentioned(subject, terms)
+    if not found or not subject.lower().startswith(found[0][1].lower()):
+        return ""
+    if len(found) > 1 and _SET_AGAINST.search(subject):  # "target encoding a better choice than one-hot": compared
+        return ""
+    rest = subject[len(found[0][1]) :].split()
+    return found[0][0] if not rest or rest[0].lower().strip(",;:") in _FOLLOWERS else ""
+
+
+def has_use(plain: str) -> bool:
+    """Whether a row's text as the model reads it has a When to Use, Use Case or Best For column.
+
+    >>> has_use("Technique: Dropout; Description: Randomly zero neurons; When to Use: Deep networks")
+    True
+    """
+    return bool(_USE_COLUMNS.search(plain))
+
+
+def has_use_table(text: str) -> bool:
+    """Whether a text has a table with a When to Use, Use Case or Best For column."""
+    return bool(_USE_HEADER.search(text))
+
+
 # The columns that say what a row's term is or does; a Pros, Cons or Use Case column only lists it.
 _EXPLAINING = frozenset({"description", "definition", "concept", "key innovation", "what change", "purpose"})
 

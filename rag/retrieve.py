@@ -23,6 +23,7 @@ from rag.definition import (
     bank_term,
     bold_terms,
     has_merit_table,
+    has_use_table,
     inflected,
     inflections,
     label_terms,
@@ -32,6 +33,8 @@ from rag.definition import (
     plainly,
     row_terms,
     title_terms,
+    usage_subject,
+    usage_term,
 )
 from rag.evidence import CachedEmbeddings, content_terms, embed_text, passages
 from rag.fusion import merge_adjacent, mmr, reciprocal_rank_fusion
@@ -221,6 +224,8 @@ class Retriever:
         self.actions = inflections(self.named, stemmer().stemWord)
         self.merit_chunks = {i for i, c in enumerate(self.chunks) if has_merit_table(c.text)}  # Pros/Cons tables
         self.weighed = [t for t, at in self.named.items() if self.merit_chunks.intersection(at)]  # terms they name
+        self.use_chunks = {i for i, c in enumerate(self.chunks) if has_use_table(c.text)}  # When to Use tables
+        self.useful = [t for t, at in self.named.items() if self.use_chunks.intersection(at)]  # terms they name
         # Each chunk's own heading and text: where a declined question's names are used (`Assistant.uses`).
         self.headed = [f"{c.section_path[-1]}\n{c.text}" for c in self.chunks]
         glossary = entries(self.chunks)
@@ -232,7 +237,8 @@ class Retriever:
     def term_of(self, question: str) -> str:
         """What a definition question asks for, as the handbook names it: `asked_term`, a verb read as the noun
         of its action ("what is underfit?": "underfitting", rag/definition.py: `inflected`); or the term whose
-        merits a question asks ("cons of TorchServe": "torchserve", `merits_subject`)."""
+        merits a question asks ("cons of TorchServe": "torchserve", `merits_subject`), or when to use
+        ("when should I use DBSCAN?": "dbscan", `usage_subject`)."""
         stem = stemmer().stemWord
         if subject := merits_subject(question):
             # "what are the downsides of SVM?": the first term the subject names ("lasso" of "lasso regression")
@@ -241,6 +247,10 @@ class Retriever:
             # no such table names has no answer by construction: its definition does not say what is wrong with
             # it ("why would you not use a very high learning rate?" is not "Learning Rate: Step size").
             return next((term for term, _ in mentioned(subject, self.weighed)), "")
+        # "when do I use a chi-square test?": the term a table with a When to Use or Use Case column names, that
+        # the subject opens with. Else the question is read as any other.
+        if (subject := usage_subject(question)) and (term := usage_term(subject, self.useful)):
+            return term
         term = inflected(asked_term(question), self.named, self.actions, stem)
         if term in self.named:
             return term
@@ -371,6 +381,8 @@ class Retriever:
         named = [i for i in self.named.get(self.term_of(question), []) if allowed[i] and inside[i]]
         if merits_subject(question):  # "whats bad about xgboost": its Pros/Cons rows before its own section
             named.sort(key=lambda i: i not in self.merit_chunks)
+        elif usage_subject(question):  # "when should I use DBSCAN?": its When to Use rows first
+            named.sort(key=lambda i: i not in self.use_chunks)
         if named:  # a definition question: the chunks that define its term come first
             fused = [*named, *(i for i in fused if i not in named)]
         hits = self._to_hits(fused, r.similarity, options)

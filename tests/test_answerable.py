@@ -264,6 +264,37 @@ def test_the_merits_of_a_term_are_answered_by_its_row_of_a_pros_and_cons_table(a
 
 
 @pytest.mark.parametrize(
+    ("question", "row"),
+    [
+        ("when would you pick rmsprop", "Optimizer: RMSprop; Description: Adaptive learning rate; When to Use: RNNs"),
+        ("when is it worth adding batch normalization to a network?", "Technique: Batch Normalization;"),
+        ("when is the f1 score the metric to optimize?", "Metric: F1-Score;"),
+        ("where would I use torchserve", "Option: TorchServe;"),
+        ("when do I use a chi-square test?", "Test: Chi-square; Use Case: Categorical variable independence"),
+    ],
+)
+def test_when_to_use_a_term_is_answered_by_its_row_of_a_table_that_says_when(assistant, question, row):
+    """ "when would you pick rmsprop" was declined and "where would I use torchserve" hedged; the batch
+    normalization question opened on the bank's answer of what it does, the F1 one on a cheat sheet
+    (eval/data/usage_s34.jsonl: 13 of 16 opened on the row, 1 declined, 1 hedged; 16 after)."""
+    evidence, _, answerable, how = assistant.judge(question, assistant.retrieve(question))
+    assert answerable and how == "usage" and evidence[0].passage.plain.startswith(row)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "when should you use exponential smoothing?",  # no "Exponential" learning rate schedule
+        "When is target encoding a better choice than one-hot encoding?",  # both sides, not one term's use
+        "when should I use the elbow method?",  # no table says when
+    ],
+)
+def test_a_usage_question_about_no_row_of_a_table_that_says_when_is_not_answered_by_construction(assistant, question):
+    *_, how = assistant.judge(question, assistant.retrieve(question))
+    assert how != "usage"
+
+
+@pytest.mark.parametrize(
     ("question", "searched", "lead"),
     [
         ("what's recall, for a total beginner?", "what's recall?", "Term: Recall"),
