@@ -254,7 +254,17 @@ def rows_named(table: str, question: str) -> set[int]:
 
 # What joins the two sides of "X vs Y", "X or Y?", "X compared to Y"; "and" only beside a word that asks to compare
 # ("the difference between X and Y"): "Which model mixes the L1 and L2 penalties?" asks for a third thing.
-_VERSUS = re.compile(r"\s*,?\s*(?:vs\.?|versus|or|compared\s+(?:to|with)|than|over|instead\s+of|rather\s+than)\s*")
+# Or one side said to beat the other: "is adam better than sgd", "does polars outperform pandas", "is umap quicker
+# than t-sne", "why is tanh preferred over sigmoid", "does one-hot work better than label encoding".
+_BEATS = (
+    r"(?:(?:is|are|does|do|works?|performs?|scales?|runs?|trains?|generali[sz]es)\s+)?(?:(?:much|far|a\s+lot)\s+)?"
+    r"(?:(?!other\b)\w+er|more\s+\w+|less\s+\w+|better|worse)\s+than"
+    r"|beats?|outperforms?|outdoes|(?:superior|inferior)\s+to|(?:preferred|favou?red|chosen|used)\s+(?:over|to)"
+)
+_VERSUS = re.compile(
+    rf"\s*,?\s*(?:vs\.?|versus|or|compared\s+(?:to|with)|than|over|instead\s+of|rather\s+than|{_BEATS})\s*",
+    re.IGNORECASE,
+)
 _AND = re.compile(r"\s*,?\s*and\s*")
 _COMPARE = re.compile(r"\b(?:differ\w*|compar\w*|better|worse|prefer\w*|choose|pick|vs\.?|versus)\b", re.IGNORECASE)
 
@@ -271,6 +281,12 @@ def compared_terms(question: str, terms: Iterable[str]) -> list[str]:
     []
     >>> compared_terms("How does a Poisson regression differ from a negative binomial one?", ["poisson", "binomial"])
     []
+    >>> compared_terms("is umap quicker than t-sne?", ["umap", "t-sne"])
+    ['umap', 't-sne']
+    >>> compared_terms("why do RNNs beat CNNs", ["rnn", "cnn"])
+    ['rnn', 'cnn']
+    >>> compared_terms("Is there an SVM other than the linear one?", ["svm", "linear"])
+    []
     """
     found = mentioned(question, terms)
     spans, at = [], 0
@@ -280,7 +296,7 @@ def compared_terms(question: str, terms: Iterable[str]) -> list[str]:
         at = start + len(written)
     out: list[str] = []
     for (a, _, end), (b, start, _) in pairwise(spans):
-        gap = re.sub(r"\b(?:the|a|an|plain|simple|regular|normal)\s+", "", question[end:start] + " ", flags=re.I)
+        gap = re.sub(r"\b(?:the|a|an|plain|simple|regular|normal|single)\s+", "", question[end:start] + " ", flags=re.I)
         if _VERSUS.fullmatch(gap) or (_AND.fullmatch(gap) and _COMPARE.search(question)):
             out += [t for t in (a, b) if t not in out]
     return out
