@@ -464,22 +464,31 @@ class Assistant:
         of a table with Pros and Cons columns ("merits"), or "What is X?" with a
         passage of the section titled X, or else a table row that names X, or else a list item labelled X,
         among the evidence, moved first ("defined", rag/definition.py)."""
-        if evidence and evidence[0].passage.kind == "qa":
-            return evidence, "bank"
-        if evidence and self.formula_row(question, evidence[0].passage):
+        r = self.retriever
+        sides = compared_terms(question, r.named)
+        bank = bool(evidence) and evidence[0].passage.kind == "qa"
+        # A bank answer about one side of a comparison ("Q: What is batch normalization?" for "how is batch
+        # normalization different from dropout?") gives way to the rows that set both side by side; one whose
+        # question or answer names both ("Why is ReLU preferred over sigmoid?") stays.
+        if bank:
+            at = r.position.get(evidence[0].passage.chunk_id)
+            asked = r.chunks[at].asks if at is not None else ""
+            if len(mentioned(f"{asked}\n{evidence[0].passage.plain}", sides)) == len(sides):
+                return evidence, "bank"
+        if not bank and evidence and self.formula_row(question, evidence[0].passage):
             return evidence, "formula"
-        sides = compared_terms(question, self.retriever.named)
         if rows := self.compared(sides, evidence):
             # A bank answer that leads and names every side stays first ("Q41: What is model drift?" says data and
             # concept drift in a sentence each); Scenario 9's "ARIMA/SARIMA" for "leave-one-out vs time series
             # split" does not.
-            r = self.retriever
             at = r.position.get(evidence[0].passage.chunk_id) if evidence else None
             bank = at is not None and bool(r.bank[at])
             lead = evidence[:1] if bank and len(mentioned(evidence[0].passage.plain, sides)) == len(sides) else []
             tables = {e.passage.table_lines for e in rows}
             rest = [e for e in evidence[len(lead) :] if e.passage.table_lines not in tables]
             return [*lead, *rows, *rest], "compared"
+        if bank:
+            return evidence, "bank"
         term = self.retriever.term_of(question)
         if merits_subject(question):
             # "What are the downsides of SVM?": SVM's row of a table with Pros and Cons columns, else no certainty

@@ -266,12 +266,16 @@ _VERSUS = re.compile(
     re.IGNORECASE,
 )
 _AND = re.compile(r"\s*,?\s*and\s*")
+# "how does X differ from Y", "how is X different from Y", "what separates X from Y", "tell X apart from Y".
+_FROM = re.compile(r"\s*(?:(?:is|are)\s+)?(?:(?:differ|differs|different|distinct|apart)\s+)?from\s*", re.IGNORECASE)
+_DIFFER = re.compile(r"\b(?:differ\w*|distinct\w*|distinguish\w*|separat\w*|apart)\b", re.IGNORECASE)
 _COMPARE = re.compile(r"\b(?:differ\w*|compar\w*|better|worse|prefer\w*|choose|pick|vs\.?|versus)\b", re.IGNORECASE)
 
 
 def compared_terms(question: str, terms: Iterable[str]) -> list[str]:
     """The terms (as `term_key` writes them) a question sets against each other, in its order, or []: two named
-    terms joined by "vs", "or", "compared to", or by "and" in a question that asks to compare.
+    terms joined by "vs", "or", "compared to", "better than", "differ from", or by "and" in a question that asks to
+    compare.
 
     >>> compared_terms("L1 vs L2, what's the actual difference?", ["l1", "l2"])
     ['l1', 'l2']
@@ -285,6 +289,8 @@ def compared_terms(question: str, terms: Iterable[str]) -> list[str]:
     ['umap', 't-sne']
     >>> compared_terms("why do RNNs beat CNNs", ["rnn", "cnn"])
     ['rnn', 'cnn']
+    >>> compared_terms("how is LDA different from PCA?", ["lda", "pca"]), compared_terms("LDA from PCA", ["lda", "pca"])
+    (['lda', 'pca'], [])
     >>> compared_terms("Is there an SVM other than the linear one?", ["svm", "linear"])
     []
     """
@@ -297,7 +303,11 @@ def compared_terms(question: str, terms: Iterable[str]) -> list[str]:
     out: list[str] = []
     for (a, _, end), (b, start, _) in pairwise(spans):
         gap = re.sub(r"\b(?:the|a|an|plain|simple|regular|normal|single)\s+", "", question[end:start] + " ", flags=re.I)
-        if _VERSUS.fullmatch(gap) or (_AND.fullmatch(gap) and _COMPARE.search(question)):
+        if (
+            _VERSUS.fullmatch(gap)
+            or (_AND.fullmatch(gap) and _COMPARE.search(question))
+            or (_FROM.fullmatch(gap) and _DIFFER.search(question))
+        ):
             out += [t for t in (a, b) if t not in out]
     return out
 

@@ -332,6 +332,18 @@ def test_merits_asked_of_a_term_no_pros_and_cons_table_names_are_not_answered_by
             "Section 18 — ML/AI Tools & Frameworks > ML Frameworks",
             ("LightGBM", "XGBoost"),
         ),
+        # "How does X differ from Y" (eval/data/differ_s34.jsonl: 2 of 16 hedged, 9 with both rows picked; none and
+        # 15 after); a bank answer about one side ("What is batch normalization?") gives way to the rows.
+        (
+            "how does knn differ from svm?",
+            "Section 6 — Supervised Learning > Classification Algorithms",
+            ("KNN", "SVM"),
+        ),
+        (
+            "how is batch normalization different from dropout?",
+            "Section 9 — Deep Learning Fundamentals > Regularization Techniques",
+            ("Batch Normalization", "Dropout"),
+        ),
     ],
 )
 def test_x_or_y_opens_on_the_table_that_sets_both_side_by_side(assistant, question, table, sides):
@@ -470,3 +482,10 @@ def test_the_definition_module_s_examples():
     import rag.definition
 
     assert doctest.testmod(rag.definition).failed == 0
+
+
+def test_a_bank_question_that_sets_two_terms_side_by_side_is_answered_by_the_bank(assistant):
+    """Its question names both sides though its answer names only ReLU: the handbook answers this very question."""
+    question = "Why is ReLU preferred over sigmoid?"
+    evidence, _, answerable, how = assistant.judge(question, assistant.retrieve(question))
+    assert answerable and how == "bank" and evidence[0].passage.kind == "qa"
