@@ -268,6 +268,7 @@ _VERSUS = re.compile(
 _AND = re.compile(r"\s*,?\s*and\s*")
 # "how does X differ from Y", "how is X different from Y", "what separates X from Y", "tell X apart from Y".
 _FROM = re.compile(r"\s*(?:(?:is|are)\s+)?(?:(?:differ|differs|different|distinct|apart)\s+)?from\s*", re.IGNORECASE)
+_COMMA = re.compile(r"\s*,\s*")  # "the difference between MAE, MSE and RMSE"
 _DIFFER = re.compile(r"\b(?:differ\w*|distinct\w*|distinguish\w*|separat\w*|apart)\b", re.IGNORECASE)
 _COMPARE = re.compile(r"\b(?:differ\w*|compar\w*|better|worse|prefer\w*|choose|pick|vs\.?|versus)\b", re.IGNORECASE)
 
@@ -291,6 +292,8 @@ def compared_terms(question: str, terms: Iterable[str]) -> list[str]:
     ['rnn', 'cnn']
     >>> compared_terms("how is LDA different from PCA?", ["lda", "pca"]), compared_terms("LDA from PCA", ["lda", "pca"])
     (['lda', 'pca'], [])
+    >>> compared_terms("What's the difference between MAE, MSE and RMSE?", ["mae", "mse", "rmse"])
+    ['mae', 'mse', 'rmse']
     >>> compared_terms("Is there an SVM other than the linear one?", ["svm", "linear"])
     []
     """
@@ -307,6 +310,7 @@ def compared_terms(question: str, terms: Iterable[str]) -> list[str]:
             _VERSUS.fullmatch(gap)
             or (_AND.fullmatch(gap) and _COMPARE.search(question))
             or (_FROM.fullmatch(gap) and _DIFFER.search(question))
+            or (_COMMA.fullmatch(gap) and (_COMPARE.search(question) or _DIFFER.search(question)))
         ):
             out += [t for t in (a, b) if t not in out]
     return out

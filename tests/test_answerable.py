@@ -344,6 +344,12 @@ def test_merits_asked_of_a_term_no_pros_and_cons_table_names_are_not_answered_by
             "Section 9 — Deep Learning Fundamentals > Regularization Techniques",
             ("Batch Normalization", "Dropout"),
         ),
+        # Three sides, the first two joined by a comma (eval/data/three_s34.jsonl: the last two picked in 7 of 7).
+        (
+            "sigmoid, tanh and relu compared",
+            "Section 9 — Deep Learning Fundamentals > Activation Functions",
+            ("Sigmoid", "Tanh", "ReLU"),
+        ),
     ],
 )
 def test_x_or_y_opens_on_the_table_that_sets_both_side_by_side(assistant, question, table, sides):
