@@ -434,6 +434,11 @@ class Assistant:
             # It mixes two rows up: of the 7 summaries shown for the 56 questions of eval/data/compare_s25.jsonl
             # and compare_s31.jsonl, read by hand, 2 were right ("L1 (Lasso): Adds weights² to loss").
             why, code = "the rows above set them side by side", "compared"
+        elif how == "usage" and evidence[0].passage.kind == "row":
+            # Its row's When to Use cell answers. Asked on eval/data/usage_s34.jsonl, 12 of 16 summaries were
+            # withheld after the learner waited for them, and of the 4 shown, 2 were right ("a chi-square test
+            # compares ... dependent variables in a regression model").
+            why, code = "its row above says when to use it", "usage"
         if code:
             timings = _without_model(started, retrieve_ms)
             yield replace(answer, text=FALLBACK_NOTE.format(why=why), fallback=code, done=True, timings=timings)
