@@ -439,6 +439,11 @@ class Assistant:
             # withheld after the learner waited for them, and of the 4 shown, 2 were right ("a chi-square test
             # compares ... dependent variables in a regression model").
             why, code = "its row above says when to use it", "usage"
+        elif how == "merits" and evidence[0].passage.kind == "row":
+            # Its row's Pros and Cons cells answer. Asked on eval/data/merits_s32.jsonl and merits_s33.jsonl, 24 of
+            # 28 summaries were withheld and 1 refused; of the 3 shown, read by hand, 1 was right ("ridge ... prone
+            # to multicollinearity" says the opposite of its row).
+            why, code = "its row above weighs it", "merits"
         if code:
             timings = _without_model(started, retrieve_ms)
             yield replace(answer, text=FALLBACK_NOTE.format(why=why), fallback=code, done=True, timings=timings)

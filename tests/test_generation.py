@@ -217,6 +217,8 @@ def test_a_diagram_or_program_first_gets_no_summary_and_no_model(runtime):
         ),
         # When to use a term: its row's When to Use cell answers; of 16 summaries asked, 12 were withheld.
         ("when would you pick rmsprop", "row", "usage", "says when to use it", "RNNs"),
+        # A term's merits: its row's Pros and Cons cells answer; 24 of 28 summaries asked were withheld.
+        ("drawbacks of lasso regression", "row", "merits", "weighs it", "Can be unstable"),
     ],
 )
 def test_a_list_the_bank_s_answer_or_a_usage_row_first_gets_no_summary_and_no_model(
