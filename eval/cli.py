@@ -216,7 +216,7 @@ def _check_sets(fitted_on: str) -> Callable[[Any], Any]:
 def decline_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **flags: Any) -> None:
     """Cross-validated declining: share declined per labelled group (answerable and unanswerable)."""
     from eval.dataset import Dataset, load_gold, load_questions_file, question_bank
-    from eval.decline import collect, cross_validate, datasets, fit, fitted_on, judge, rates
+    from eval.decline import REPEATS, collect, datasets, fit, fitted_on, judge, rates, repeated
     from eval.report import table
     from ingest.pipeline import read_handbook
     from rag.answerable import MODEL_FILE
@@ -226,7 +226,7 @@ def decline_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **fl
     bank = question_bank(read_handbook(runtime.settings.handbook))
     judged = {qid for qid, gold in load_gold().items() if gold}
     rows = collect(assistant, datasets(bank, judged), progress=not as_json)
-    cv = cross_validate(rows)
+    averaged, cv = repeated(rows)
     # The bank as users ask it (its own chunks in the index): a repeated bank question is answered whole.
     full = collect(assistant, {"bank-full": (bank, False)}, progress=not as_json)
     # Sets never fitted on, each split by label: `<file>` (answerable) and `<file>-in` / `<file>-out`.
@@ -240,26 +240,39 @@ def decline_cmd(do_fit: bool, check_files: tuple[Path, ...], as_json: bool, **fl
     unseen = collect(assistant, checks, progress=not as_json) if checks else []
     model = fit(rows, fitted_on())
     full = [judge(model, r) for r in full + unseen]
-    result = rates(cv) | rates(full)
+    result = averaged | rates(full)
     if do_fit:
         _write_model(MODEL_FILE, model)
     if as_json:
         click.echo(json.dumps({"cross_validated": result, "model": json.loads(model.to_json())}))
         return
+
+    def spread(v: dict[str, float]) -> str:
+        return f"{v['declined_min']:.3f}-{v['declined_max']:.3f}" if "declined_min" in v else ""
+
     lines = [
-        [g, v["declined"], v["closest_shown"], v["declined"] - v["closest_shown"], v["summarised"], v["questions"]]
+        [
+            g,
+            v["declined"],
+            spread(v),
+            v["closest_shown"],
+            v["declined"] - v["closest_shown"],
+            v["summarised"],
+            v["questions"],
+        ]
         for g, v in result.items()
     ]
     header = [
         "group",
         "declined",
+        f"declined, range over {REPEATS} fold assignments",
         "declined, closest passages shown",
         "declined, nothing shown",
         "the model asked for a summary",
         "questions",
     ]
     click.echo(table(header, lines))
-    _print_misjudged("in cross-validation", cv)
+    _print_misjudged("in cross-validation (the first fold assignment)", cv)
     if check_files:
         _print_misjudged("on the sets never fitted on", [r for r in full if r["group"] != "bank-full"])
 
