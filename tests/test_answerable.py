@@ -92,6 +92,28 @@ def test_the_model_is_asked_for_a_summary_only_above_even_odds():
     assert out["summarised"] == sum(r["summarised"] for r in judged) / len(judged) <= 1 - out["declined"]
 
 
+def test_repeated_cross_validation_averages_fold_assignments_and_keeps_their_range():
+    """One fold assignment's share declined moved by 5 points when three rows left the fit; the figure reported is
+    the mean over assignments, with its range."""
+    import numpy as np
+
+    from eval.decline import cross_validate, rates, repeated
+
+    rng = np.random.default_rng(0)
+    rows = [
+        {"group": group, "id": f"{group}{i}", "question": "", "label": label, "certain": False}
+        | {f: float(rng.normal(label, 1.0)) for f in FEATURES}
+        for group, label in (("learner", 1), ("unanswerable-in", 0))
+        for i in range(40)
+    ]
+    averaged, first = repeated(rows, repeats=4)
+    assert first == cross_validate(rows, seed=0)
+    for v in averaged.values():
+        assert v["declined_min"] <= v["declined"] <= v["declined_max"] and v["questions"] == 40
+    assert repeated(rows, repeats=1)[0]["learner"]["declined"] == rates(first)["learner"]["declined"]
+    assert averaged["unanswerable-in"]["declined"] > averaged["learner"]["declined"]
+
+
 def test_labelled_sets_are_large_and_cover_every_section():
     learner = paraphrases().questions
     assert len(learner) >= 80
