@@ -10,7 +10,9 @@
     confused      = a "Which term means ...?" card answered with another glossary term (the whole answer is it),
                     or a "What is ...?" card answered with another term's definition: the answer is at least
                     DESCRIBES close to it and MARGIN closer than to its own ("the number of passes over the
-                    data" for Learning Rate is Epoch)
+                    data" for Learning Rate is Epoch), or an answer of RIVAL_WORDS words or more is at least RIVAL
+                    close to a definition whose marking words it uses and within RIVAL_MARGIN of its own
+                    ("outputs max(0, x)" for Softmax); a near tie names no term
     grade         = round(5 * (mean credit) ** GAMMA); with a contradiction at most CAP_CONTRADICTED (FSRS "Again");
                     empty / "I don't know" / skip is 0; fewer than MIN_WORDS words at most 2 unless the card
                     asks for a term.
@@ -44,6 +46,8 @@ MIN_WORDS = 3
 MAX_ROLES = 3
 DESCRIBES = 0.60  # read off the fit part with the others in view, then checked on fresh4 (eval/README.md)
 MARGIN = 0.10
+RIVAL, RIVAL_MARGIN, RIVAL_WORDS = 0.50, 0.10, 8  # read off the seen splits, then checked once on fresh11
+RIVAL_NAMED = 0.05  # a rival this much closer than the card's own definition is named in the feedback
 RARE = 3  # a word in at most this many glossary definitions names one
 KIND_CREDIT = 0.3  # a kind, an example or the broader term: partly right
 KIND_SCORE = round(5 * KIND_CREDIT**GAMMA)  # 2
@@ -217,12 +221,39 @@ class Grader:
         sims = self._definitions @ vector
         own = definitions.index(reference)
         other = max((j for j in range(len(terms)) if j != own), key=lambda j: sims[j])
-        if sims[other] >= DESCRIBES and sims[other] - sims[own] >= MARGIN and self._names(answer, definitions[other]):
-            kind = self._kind(terms[other], terms[own])
-            if kind:
-                return f"that describes {terms[other]} ({kind}): {definitions[other]}", answer, True
-            return f"that describes {terms[other]}: {definitions[other]}", answer, False
-        return "", "", False
+        if not (
+            sims[other] >= DESCRIBES and sims[other] - sims[own] >= MARGIN and self._names(answer, definitions[other])
+        ):
+            other = self._rival(answer, own, sims)
+            if other < 0:
+                return "", "", False
+            if sims[other] - sims[own] < RIVAL_NAMED and not self._kind(terms[other], terms[own]):
+                # A near tie says the answer is not this definition, not which one it is: "A deep neural network
+                # with many hidden layers" for Perceptron is as close to Latent Space ("Hidden representation ...").
+                return "that reads as another term's definition as much as this one's", answer, False
+        kind = self._kind(terms[other], terms[own])
+        if kind:
+            return f"that describes {terms[other]} ({kind}): {definitions[other]}", answer, True
+        return f"that describes {terms[other]}: {definitions[other]}", answer, False
+
+    def _rival(self, answer: str, own: int, sims: np.ndarray) -> int:
+        """The definition a full answer reads as close to as to its own (within RIVAL_MARGIN, at least RIVAL) and
+        whose marking words it uses where its own definition and term have none of them, or -1: "True positives
+        divided by true positives plus false negatives" for Precision is Recall's."""
+        terms, definitions = list(self.glossary), list(self.glossary.values())
+        if len(answer.split()) < RIVAL_WORDS:
+            return -1
+        if self._rarity is None:
+            self._rarity = Counter(s for d in definitions for s in set(content_stems(d)))
+        mine = set(content_stems(definitions[own])) | set(content_stems(terms[own]))
+        said = set(content_stems(answer)) - mine
+        rivals = [
+            j
+            for j, d in enumerate(definitions)
+            if j != own and any(self._rarity[s] <= RARE for s in said & set(content_stems(d)))
+        ]
+        best = max(rivals, key=lambda j: sims[j], default=-1)
+        return best if best >= 0 and sims[best] >= RIVAL and sims[own] - sims[best] < RIVAL_MARGIN else -1
 
     def _names(self, answer: str, definition: str) -> bool:
         """The answer uses a word that marks this definition out among the glossary's (in at most RARE of them):
@@ -272,7 +303,8 @@ class Grader:
         vectors = self._answers[answer]
         grade = judge(points, point_vecs, facets, facet_vecs, candidates, vectors, len(pieces), answer, params or {})
         reason, said, kind = self._confusion(answer, reference, vectors[candidates.index(answer.strip())])
-        if not reason or not grade.points:
+        # A point already contradicted says what is wrong more precisely ("negatives instead of positives").
+        if not reason or not grade.points or (grade.contradicted and not kind):
             return grade
         return close(grade, reason, said) if kind else confused(grade, reason, said)
 

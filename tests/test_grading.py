@@ -388,6 +388,34 @@ def test_a_definition_card_answered_with_another_terms_definition_is_contradicte
         assert not reasons
 
 
+@pytest.mark.parametrize(
+    ("front", "answer", "wrong"),
+    [
+        ("What is Softmax?", "A function that returns max(0, x) for every score it is given.", True),  # ReLU's
+        ("What is Zero-shot Learning?", "Training a model on thousands of labelled examples of the very task.", True),
+        ("What is Beam Search?", "A way of decoding text from a language model.", False),  # vague, not another's
+        (
+            "What is Perceptron?",
+            "The simplest unit of a neural network: a weighted sum passed through an activation.",
+            False,
+        ),
+    ],
+)
+def test_a_definition_as_close_to_another_terms_as_to_its_own_is_wrong(
+    handbook_text, deck, query_embedder, front, answer, wrong
+):
+    """Both wrong ones scored 4/5: the answer uses words that mark another definition out and reads as close to it
+    as to its own. A near tie names no term ("reads as another term's definition"): it says the answer is not this
+    definition, not which one it is (eval/README.md, thirty-fourth round)."""
+    result = Grader(query_embedder, glossary(handbook_text)).grade(answer, find_card(deck, front).back)
+    if wrong:
+        assert result.score <= 1 and [p.reason for p in result.contradicted] == [
+            "that reads as another term's definition as much as this one's"
+        ]
+    else:
+        assert result.score >= 2 and not result.contradicted
+
+
 def test_a_point_naming_another_role_is_not_itself_a_role(grader, deck):
     """A Hybrid point that names Batch ("Precompute what you can (batch)") does not make "batch for nightly jobs"
     a swap; the swapped examples still are one."""
