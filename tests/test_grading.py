@@ -230,6 +230,7 @@ def test_labelled_answers_cover_every_card_kind_and_keep_a_check_third(deck):
         "fresh9",
         "fresh10",
         "fresh11",
+        "fresh12",
     }
     assert all({r["label"] for r in rows if r["card"].id == cid} == set(grading_eval.LABELS) for cid in cards)
 
