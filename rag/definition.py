@@ -604,10 +604,14 @@ def mentioned(question: str, terms: Iterable[str]) -> list[tuple[str, str]]:
 
     >>> mentioned("Is an SVM better than logistic regressions?", ["regression", "logistic regression", "svm"])
     [('svm', 'SVM'), ('logistic regression', 'logistic regressions')]
+    >>> mentioned("kmeans vs dbscan", ["k mean", "dbscan"])
+    [('k mean', 'kmeans'), ('dbscan', 'dbscan')]
     """
     found: list[tuple[int, int, str]] = []
     for term in sorted(set(terms), key=len, reverse=True):
-        words = r"[\s-]+".join(re.escape(w) for w in term.split())  # a space in a key was a space or a hyphen
+        # A space in a key was a space or a hyphen, or nothing as a learner (or the handbook's code) joins them:
+        # "kmeans" is K-Means.
+        words = r"[\s-]*".join(re.escape(w) for w in term.split())
         match = re.search(rf"(?<![\w-]){words}(?:e?s)?(?![\w-])", question, re.IGNORECASE)
         if len(term) > 1 and match and not any(a <= match.start() < b for a, b, _ in found):
             found.append((match.start(), match.end(), term))

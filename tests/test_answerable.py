@@ -366,6 +366,12 @@ def test_merits_asked_of_a_term_no_pros_and_cons_table_names_are_not_answered_by
             "Section 9 — Deep Learning Fundamentals > Regularization Techniques",
             ("Batch Normalization", "Dropout"),
         ),
+        # K-Means written as one word, as its code does (eval/data/kmeans_s34.jsonl: both sides picked 4 -> 6 of 6).
+        (
+            "is kmeans faster than dbscan?",
+            "Section 7 — Unsupervised Learning > Clustering Algorithms",
+            ("K-Means", "DBSCAN"),
+        ),
         # Three sides, the first two joined by a comma (eval/data/three_s34.jsonl: the last two picked in 7 of 7).
         (
             "sigmoid, tanh and relu compared",
