@@ -469,11 +469,12 @@ class Assistant:
 
     def by_construction(self, question: str, evidence: list[Evidence]) -> tuple[list[Evidence], str]:
         """The evidence, and how it answers the question by construction, or "": a bank question asked again
-        ("bank": its answer is the first passage), a formula asked for and the row that writes it first
-        ("formula"), "X or Y?" and the rows of one table that name both ("compared"), X's merits asked and X's row
-        of a table with Pros and Cons columns ("merits"), or "What is X?" with a
-        passage of the section titled X, or else a table row that names X, or else a list item labelled X,
-        among the evidence, moved first ("defined", rag/definition.py)."""
+        ("bank": its answer is the first passage; for "X or Y?", one that names both), a formula asked for and the
+        row that writes it first ("formula"), "X or Y?" and the rows of one table that name both ("compared"), X's
+        merits asked and X's row of a table with Pros and Cons columns ("merits"), when to use X asked and X's row of
+        a table with a When to Use column ("usage"), or "What is X?" with a passage of the section titled X, or else
+        a table row that names X, or else a list item labelled X, among the evidence, moved first ("defined",
+        rag/definition.py)."""
         r = self.retriever
         sides = compared_terms(question, r.named)
         bank = bool(evidence) and evidence[0].passage.kind == "qa"
@@ -492,8 +493,8 @@ class Assistant:
             # concept drift in a sentence each); Scenario 9's "ARIMA/SARIMA" for "leave-one-out vs time series
             # split" does not.
             at = r.position.get(evidence[0].passage.chunk_id) if evidence else None
-            bank = at is not None and bool(r.bank[at])
-            lead = evidence[:1] if bank and len(mentioned(evidence[0].passage.plain, sides)) == len(sides) else []
+            banked = at is not None and bool(r.bank[at])
+            lead = evidence[:1] if banked and len(mentioned(evidence[0].passage.plain, sides)) == len(sides) else []
             tables = {e.passage.table_lines for e in rows}
             rest = [e for e in evidence[len(lead) :] if e.passage.table_lines not in tables]
             return [*lead, *rows, *rest], "compared"
