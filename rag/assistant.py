@@ -51,6 +51,20 @@ from rag.settings import Settings
 from rag.smalltalk import reply
 from rag.unknown import is_name, names_in, used_names
 
+# A row first that answers by construction, and why the model is not asked there, by how it answers
+# (`Assistant.by_construction`). Read by hand with the model asked:
+# - "compared": it mixes two rows up; of the 7 summaries shown for the 56 questions of eval/data/compare_s25.jsonl
+#   and compare_s31.jsonl, 2 were right ("L1 (Lasso): Adds weights² to loss").
+# - "usage": on eval/data/usage_s34.jsonl 12 of 16 summaries were withheld after the learner waited for them; of
+#   the 4 shown, 2 were right ("a chi-square test compares ... dependent variables in a regression model").
+# - "merits": on eval/data/merits_s32.jsonl and merits_s33.jsonl 24 of 28 were withheld and 1 refused; of the 3
+#   shown, 1 was right ("ridge ... prone to multicollinearity" says the opposite of its row).
+ROW_ANSWERS = {
+    "compared": "the rows above set them side by side",
+    "usage": "its row above says when to use it",
+    "merits": "its row above weighs it",
+}
+
 
 def clean_question(question: str, max_chars: int) -> str:
     """The question with control characters removed and whitespace folded; raises on empty or too long."""
@@ -430,20 +444,8 @@ class Assistant:
             # Read by hand, its summaries of a list were right for 1-2 of 16 on four learner sets and 4-6 of 13 on
             # four others (eval/README.md, thirty-second round): it picks a wrong item, or garbles or pastes them.
             why, code = "the first passage is a list, whose own lines answer", "list"
-        elif how == "compared" and evidence[0].passage.kind == "row":
-            # It mixes two rows up: of the 7 summaries shown for the 56 questions of eval/data/compare_s25.jsonl
-            # and compare_s31.jsonl, read by hand, 2 were right ("L1 (Lasso): Adds weights² to loss").
-            why, code = "the rows above set them side by side", "compared"
-        elif how == "usage" and evidence[0].passage.kind == "row":
-            # Its row's When to Use cell answers. Asked on eval/data/usage_s34.jsonl, 12 of 16 summaries were
-            # withheld after the learner waited for them, and of the 4 shown, 2 were right ("a chi-square test
-            # compares ... dependent variables in a regression model").
-            why, code = "its row above says when to use it", "usage"
-        elif how == "merits" and evidence[0].passage.kind == "row":
-            # Its row's Pros and Cons cells answer. Asked on eval/data/merits_s32.jsonl and merits_s33.jsonl, 24 of
-            # 28 summaries were withheld and 1 refused; of the 3 shown, read by hand, 1 was right ("ridge ... prone
-            # to multicollinearity" says the opposite of its row).
-            why, code = "its row above weighs it", "merits"
+        elif how in ROW_ANSWERS and evidence[0].passage.kind == "row":
+            why, code = ROW_ANSWERS[how], how
         if code:
             timings = _without_model(started, retrieve_ms)
             yield replace(answer, text=FALLBACK_NOTE.format(why=why), fallback=code, done=True, timings=timings)

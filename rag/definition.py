@@ -348,8 +348,15 @@ _MERITS = re.compile(
     re.IGNORECASE,
 )
 _MERIT = r"(?:Pros|Cons|Pros/Cons|Strengths|Advantages|Disadvantages)"  # the columns that weigh a row's term
-_MERIT_COLUMNS = re.compile(rf"(?:^|; ){_MERIT}: ")  # in a row as the model reads it
-_MERIT_HEADER = re.compile(rf"^\|.*\| {_MERIT} \|", re.MULTILINE)  # in a table's Markdown header
+
+
+def _columns(names: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Finders of a column among `names` (a regex alternation): in a row as the model reads it ("...; Pros: ..."),
+    and in a table's Markdown header ("| Algorithm | Pros |")."""
+    return re.compile(rf"(?:^|; ){names}: "), re.compile(rf"^\|.*\| {names} \|", re.MULTILINE)
+
+
+_MERIT_COLUMNS, _MERIT_HEADER = _columns(_MERIT)
 
 
 def merits_subject(question: str) -> str:
@@ -393,8 +400,7 @@ def has_merit_table(text: str) -> bool:
 # "When should I use DBSCAN?", "what is polars for", "where would I use TorchServe": when a term is the one to use,
 # which a table with a When to Use, Use Case or Best For column gives in the term's row.
 _USE = r"(?:When to Use|Use Case|Use in ML|Best For|When to Optimize)"  # the columns that say when to use a row's term
-_USE_COLUMNS = re.compile(rf"(?:^|; ){_USE}: ")  # in a row as the model reads it
-_USE_HEADER = re.compile(rf"^\|.*\| {_USE} \|", re.MULTILINE)  # in a table's Markdown header
+_USE_COLUMNS, _USE_HEADER = _columns(_USE)
 _USE_VERBS = (
     r"(?:use|using|apply|applying|pick|picking|choose|choosing|prefer|add|adding|reach\s+for|go\s+with|opt\s+for)"
 )

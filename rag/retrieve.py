@@ -223,9 +223,12 @@ class Retriever:
         self.speller = Speller(texts, self._vocabulary, terms=self.named.keys() | bold)
         self.actions = inflections(self.named, stemmer().stemWord)
         self.merit_chunks = {i for i, c in enumerate(self.chunks) if has_merit_table(c.text)}  # Pros/Cons tables
-        self.weighed = [t for t, at in self.named.items() if self.merit_chunks.intersection(at)]  # terms they name
         self.use_chunks = {i for i, c in enumerate(self.chunks) if has_use_table(c.text)}  # When to Use tables
-        self.useful = [t for t, at in self.named.items() if self.use_chunks.intersection(at)]  # terms they name
+        # The terms they name: whose merits, or when to use which, a row of theirs says.
+        self.weighed, self.useful = (
+            [t for t, at in self.named.items() if chunks.intersection(at)]
+            for chunks in (self.merit_chunks, self.use_chunks)
+        )
         # Each chunk's own heading and text: where a declined question's names are used (`Assistant.uses`).
         self.headed = [f"{c.section_path[-1]}\n{c.text}" for c in self.chunks]
         glossary = entries(self.chunks)

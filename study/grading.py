@@ -196,7 +196,8 @@ class Grader:
         """A new glossary (the handbook changed) drops the embedded definitions of the old one."""
         self._glossary = terms
         self._definitions: np.ndarray | None = None  # the definitions, embedded when a definition card is dealt
-        self._rarity: Counter[str] | None = None  # in how many definitions each content stem occurs
+        self._stems: list[set[str]] | None = None  # each definition's content stems, when first needed
+        self._rarity: Counter[str] = Counter()  # in how many definitions each content stem occurs
         self._kinds = kinds(terms)
 
     def _kind(self, a: str, b: str) -> str:
@@ -240,26 +241,26 @@ class Grader:
         """The definition a full answer reads as close to as to its own (within RIVAL_MARGIN, at least RIVAL) and
         whose marking words it uses where its own definition and term have none of them, or -1: "True positives
         divided by true positives plus false negatives" for Precision is Recall's."""
-        terms, definitions = list(self.glossary), list(self.glossary.values())
         if len(answer.split()) < RIVAL_WORDS:
             return -1
-        if self._rarity is None:
-            self._rarity = Counter(s for d in definitions for s in set(content_stems(d)))
-        mine = set(content_stems(definitions[own])) | set(content_stems(terms[own]))
-        said = set(content_stems(answer)) - mine
-        rivals = [
-            j
-            for j, d in enumerate(definitions)
-            if j != own and any(self._rarity[s] <= RARE for s in said & set(content_stems(d)))
-        ]
+        terms = list(self.glossary)
+        stems = self._definition_stems()
+        said = set(content_stems(answer)) - stems[own] - set(content_stems(terms[own]))
+        rivals = [j for j, d in enumerate(stems) if j != own and any(self._rarity[s] <= RARE for s in said & d)]
         best = max(rivals, key=lambda j: sims[j], default=-1)
         return best if best >= 0 and sims[best] >= RIVAL and sims[own] - sims[best] < RIVAL_MARGIN else -1
+
+    def _definition_stems(self) -> list[set[str]]:
+        """Each definition's content stems, and (in `_rarity`) in how many definitions each stem occurs."""
+        if self._stems is None:
+            self._stems = [set(content_stems(d)) for d in self.glossary.values()]
+            self._rarity = Counter(s for stems in self._stems for s in stems)
+        return self._stems
 
     def _names(self, answer: str, definition: str) -> bool:
         """The answer uses a word that marks this definition out among the glossary's (in at most RARE of them):
         "train" and "model" are in many, so "A way to train a model" describes no term in particular."""
-        if self._rarity is None:
-            self._rarity = Counter(s for d in self.glossary.values() for s in set(content_stems(d)))
+        self._definition_stems()
         own = set(content_stems(definition))
         return any(self._rarity[s] <= RARE for s in own & set(content_stems(answer)))
 
