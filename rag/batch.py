@@ -1,4 +1,7 @@
-"""Files of questions: JSON lines with a "q" key (and whatever else a caller wants), or plain lines."""
+"""Files of questions: JSON lines with a "q" key (and whatever else a caller wants), or plain lines.
+
+A "question" key is read as "q": it is what `hbrag ask --json` writes and `hbrag quiz --batch` reads, so a
+learner who feeds one command's file to another is not told the file is bad."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ def read_questions(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             row = json.loads(line)
-            rows.append({**row, "q": str(row["q"]), "line": number})
+            rows.append({**row, "q": str(row["q"] if "q" in row else row["question"]), "line": number})
         except (ValueError, KeyError, TypeError) as exc:
-            raise HbragError(f'{path}:{number}: expected a JSON object with a "q" key') from exc
+            raise HbragError(f'{path}:{number}: expected a JSON object with a "q" or "question" key') from exc
     return rows

@@ -54,11 +54,12 @@ def test_ask_prints_the_handbook_s_words_first_and_the_model_s_summary_under_the
 
 def test_retrieve_batch_json(cli_env, tmp_path):
     batch = tmp_path / "q.jsonl"
-    batch.write_text('{"q": "What is dropout?"}\nWhat is XGBoost?\n\n')
+    # "question" is what `ask --json` writes and `quiz --batch` reads: it was "a bad line" here.
+    batch.write_text('{"q": "What is dropout?"}\nWhat is XGBoost?\n\n{"question": "What is PCA?"}\n')
     out = hbrag(["retrieve", "--batch", str(batch), "--json", "--k", "2"], cli_env)
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["q"] for r in rows] == ["What is dropout?", "What is XGBoost?"]
+    assert [r["q"] for r in rows] == ["What is dropout?", "What is XGBoost?", "What is PCA?"]
     assert all(len(r["hits"]) == 2 and r["hits"][0]["rank"] == 1 for r in rows)
 
 
