@@ -31,6 +31,7 @@ from rag.evidence import (
     WHOLE_BLOCKS,
     Evidence,
     Passage,
+    as_shown,
     asks_for_list,
     choose_evidence,
     marked_markdown,
@@ -200,9 +201,10 @@ class Answer:
 
     @property
     def shown_evidence(self) -> list[Evidence]:
-        """The evidence as the learner reads it: a row of a small table shown as its whole table
-        (rag/evidence.py: `whole_tables`). `evidence` stays what the model read: [1] is first in both."""
-        return whole_tables(self.evidence, mark=not asks_for_list(self.question), question=self.question)
+        """The evidence as the learner reads it: a row of a small table shown as its whole table, a piece of a
+        bank answer as the whole answer, two items of a short list as the whole list (rag/evidence.py:
+        `whole_tables`, `as_shown`). `evidence` stays what the model read: [1] is first in both."""
+        return whole_tables(as_shown(self.evidence), mark=not asks_for_list(self.question), question=self.question)
 
     def cited_sources(self) -> list[int]:
         return [n for n in cited_numbers(self.text) if 1 <= n <= len(self.evidence)]

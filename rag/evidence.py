@@ -49,6 +49,9 @@ DIAGRAM_LINES = 20
 # distribution, which optimizer), and the best-scored row alone is often the wrong one. 49 of the
 # handbook's 54 tables; the other five are the glossary and the notation sheet, looked up one row at a time.
 TABLE_ROWS = 8
+# Two items chosen of a list of at most this many are shown with the rest of it (`_whole_list`): 93 of the
+# handbook's 98 lists ("Handling Outliers", "Communication Tips"); the other five have 7-10.
+SHORT_LIST = 6
 
 _DRAWING = re.compile(r"[\u2190-\u21ff\u2500-\u259f\u25a0-\u25ff]")
 _BULLET = re.compile(r"^\s*(?:>\s*)*(?:[-*+]|\d+[.)])\s+")
@@ -88,6 +91,9 @@ class Passage:
     table_lines: tuple[int, int] = (0, 0)  # and its handbook lines, header to last row
     marked: tuple[int, ...] = ()  # for a table shown whole: the handbook lines of the rows chosen from it
     picked: tuple[int, ...] = ()  # of those, in the first passage shown: the answer's pick (`whole_tables`)
+    # What is shown in its place (`as_shown`): a bank answer's sentence or item shows the whole answer under its
+    # question; two items of a short list show the whole list. The model reads this passage, not its whole.
+    whole: Passage | None = None
 
 
 @dataclass(frozen=True)
@@ -187,7 +193,7 @@ def passages(
         body = [i for i in range(1, len(lines)) if lines[i].strip()]
         if match and body:
             answer = "\n".join(lines[body[0] : body[-1] + 1])
-            add(answer, "qa", body[0], body[-1], question=match.group(1).strip())
+            add(answer, "qa", body[0], body[-1], question=match.group(1).strip(), label=lines[0].strip())
 
     in_code = prose_code = False
     blocks: list[tuple[int, int, bool]] = []  # (first, last, is a program) of each fenced block, fences excluded
@@ -493,21 +499,31 @@ def _list_key(p: Passage, n: int) -> tuple[str, int]:
 _STEP = re.compile(r"^\s*(?:>\s*)?\d+\.\s")  # "1. Standardize data": an item of a numbered list
 
 
-def _all_steps(items: list[Passage], pool: Sequence[Passage], key: tuple[str, int]) -> list[Passage]:
-    """Two or more steps of one numbered list chosen: the whole procedure. "…, 2. Compute the covariance, …,
-    5. Transform" reads as a procedure with holes, and "What are the steps of PCA?" lost step 1."""
-    if len(items) < 2 or not all(_STEP.match(p.text.splitlines()[-1]) for p in items):
+def _whole_list(items: list[Passage], pool: Sequence[Passage], key: tuple[str, int]) -> list[Passage]:
+    """Two or more items of one list chosen: the whole list, when it is a numbered procedure ("…, 2. Compute the
+    covariance, …, 5. Transform" reads as a procedure with holes, and "What are the steps of PCA?" lost step 1)
+    or a short list (at most SHORT_LIST items): "Remove … Keep" under "Handling Outliers" hid the two ways
+    between, capping and transforming. A short list's items are alternatives read side by side, as a small
+    table's rows are, and a table is shown whole."""
+    if len(items) < 2:
         return items
-    steps = {p.line_end: p for p in pool if _list_key(p, -1) == key and _STEP.match(p.text.splitlines()[-1])}
-    return sorted({**steps, **{p.line_end: p for p in items}}.values(), key=lambda p: p.line_end)
+    members = [p for p in pool if _list_key(p, -1) == key]
+    if all(_STEP.match(p.text.splitlines()[-1]) for p in items):
+        members = [p for p in members if _STEP.match(p.text.splitlines()[-1])]
+    elif len({p.line_end for p in members} | {p.line_end for p in items}) > SHORT_LIST:
+        return items
+    return sorted(
+        {**{p.line_end: p for p in members}, **{p.line_end: p for p in items}}.values(), key=lambda p: p.line_end
+    )
 
 
 def merge_lists(chosen: Sequence[Evidence], pool: Sequence[Passage] = ()) -> list[Evidence]:
     """Items of one list read as one passage: its label once, then the chosen items in the handbook's order
     ("…" where items were left out). Three bullets under three copies of one label read as noise, and the
     model gets the list as the single fact it is. A list without a label ("- Simplified LSTM", "- Fewer
-    parameters") is merged the same way, without the label line. Two steps of a numbered list chosen show
-    all its steps (from `pool`, the passages they were chosen from)."""
+    parameters") is merged the same way, without the label line. Two steps of a numbered list chosen give
+    all its steps; two items of a short list are shown with all its items (`whole`: the model reads the
+    items chosen). Both from `pool`, the passages they were chosen from (`_whole_list`)."""
     groups: dict[tuple[str, int], list[Evidence]] = {}
     for n, e in enumerate(chosen):
         groups.setdefault(_list_key(e.passage, n), []).append(e)
@@ -516,20 +532,30 @@ def merge_lists(chosen: Sequence[Evidence], pool: Sequence[Passage] = ()) -> lis
         if len(members) == 1:
             out.append(members[0])
             continue
-        items = _all_steps(sorted((e.passage for e in members), key=lambda p: p.line_end), pool, key)
-        first = items[0]
-        lines = [first.label] if first.label else []
-        previous = first.line_start if first.label else first.line_end - 1
-        for p in items:
-            if p.line_end > previous + 1:
-                lines.append("…")
-            lines.append(p.text.splitlines()[-1])
-            previous = p.line_end
-        label = "" if _asks(first.label) else plain(first.label)
-        flat = " ".join(filter(None, [label, "; ".join(plain(p.text.splitlines()[-1]) for p in items)]))
-        merged = replace(first, text="\n".join(lines), plain=flat, line_end=items[-1].line_end)
+        items = sorted((e.passage for e in members), key=lambda p: p.line_end)
+        whole = _whole_list(items, pool, key)
+        if all(_STEP.match(p.text.splitlines()[-1]) for p in items):
+            items = whole
+        merged = _merged(items)
+        if len(whole) > len(items):
+            merged = replace(merged, whole=_merged(whole))
         out.append(Evidence(merged, max(e.score for e in members)))
     return out
+
+
+def _merged(items: Sequence[Passage]) -> Passage:
+    """Items of one list (in the handbook's order) as one passage: the label once, "…" where items are left out."""
+    first = items[0]
+    lines = [first.label] if first.label else []
+    previous = first.line_start if first.label else first.line_end - 1
+    for p in items:
+        if p.line_end > previous + 1:
+            lines.append("…")
+        lines.append(p.text.splitlines()[-1])
+        previous = p.line_end
+    label = "" if _asks(first.label) else plain(first.label)
+    flat = " ".join(filter(None, [label, "; ".join(plain(p.text.splitlines()[-1]) for p in items)]))
+    return replace(first, text="\n".join(lines), plain=flat, line_end=items[-1].line_end)
 
 
 def whole_tables(evidence: Sequence[Evidence], mark: bool = True, question: str = "") -> list[Evidence]:
@@ -756,6 +782,7 @@ def choose_evidence(
     if match is not None:
         return formula_first(question, [Evidence(match, 1.0)], scored, n)
     chosen = formula_first(question, merge_lists(select(scored, n), [e.passage for e in scored]), scored, n)
+    chosen = whole_answers(chosen, bank)
     if asks_for_code(question) and chunks:
         # The first chunk's program comes first (the section ranked first teaches the answer): scored by words,
         # code loses to the prose around it (a program first for 5 of 21 answered code requests, eval/README.md).
@@ -765,6 +792,51 @@ def choose_evidence(
             rest = [e for e in chosen if not (e.passage.chunk_id == code.chunk_id and e.passage.kind == "program")]
             return [Evidence(code, max((e.score for e in chosen), default=0.0)), *rest[: n - 1]]
     return chosen
+
+
+def whole_answers(chosen: Sequence[Evidence], bank: Sequence[Passage]) -> list[Evidence]:
+    r"""`chosen` with each sentence or item of a bank answer given that whole answer, under its question, to show
+    in its place (`Passage.whole`, `as_shown`). The bank's answers are short (13-39 words) and written as one
+    answer, and a piece alone leaves out what the rest says ("Much more efficient than full fine-tuning." for
+    LoRA, without what LoRA is; "Randomly sets neurons to zero during training" for whether dropout stays on at
+    prediction, which the answer's last sentence says). The model still reads the piece: given the whole
+    answers, 5 of 290 of its summaries turned wrong and 3 right (eval/README.md, thirty-fifth round). A bank
+    answer that asks the learner's question is chosen whole earlier (`choose_evidence`).
+
+    >>> whole = Passage("Adds adapters. Much cheaper.", "Adds adapters. Much cheaper.", "Q", 7, 7, "qa", "c", 1,
+    ...                 "What is LoRA?", "**Q7: What is LoRA?**")
+    >>> piece = Evidence(Passage("Much cheaper.", "Much cheaper.", "Q", 7, 7, "sentence", "c", 1), 0.5)
+    >>> two = as_shown(whole_answers([piece, piece], [whole]))
+    >>> [(e.passage.plain, e.passage.kind, e.passage.line_start) for e in two]
+    [('Adds adapters. Much cheaper.', 'qa', 6)]
+    >>> p = whole_answers([piece], [whole])[0].passage
+    >>> p.plain, p.whole.text
+    ('Much cheaper.', '**Q7: What is LoRA?**\nAdds adapters. Much cheaper.')
+    """
+    answers = {p.chunk_id: p for p in bank}
+    out: list[Evidence] = []
+    for e in chosen:
+        p, answer = e.passage, answers.get(e.passage.chunk_id)
+        if answer is not None and p.kind != "qa":
+            label = answer.label or f"**{answer.question}**"
+            whole = replace(answer, text=f"{label}\n{answer.text}", line_start=answer.line_start - 1)
+            e = Evidence(replace(p, whole=whole), e.score)
+        out.append(e)
+    return out
+
+
+def as_shown(evidence: Sequence[Evidence]) -> list[Evidence]:
+    """Each passage as the learner reads it: its `whole` in its place, once (two pieces of one answer show it
+    once, where the first was)."""
+    out: list[Evidence] = []
+    seen: set[tuple[str, int, int]] = set()
+    for e in evidence:
+        p = e.passage.whole or e.passage
+        key = (p.chunk_id, p.line_start, p.line_end)
+        if key not in seen:
+            seen.add(key)
+            out.append(Evidence(p, e.score))
+    return out
 
 
 class CachedEmbeddings:

@@ -781,3 +781,34 @@ def test_the_situation_a_scenario_sets_is_not_evidence_for_its_answer(assistant)
     answer = list(assistant.stream("What should I try first when my model's accuracy is low?", summary=False))[-1]
     assert not answer.declined and answer.evidence[0].passage.text.startswith("**Systematic Debugging**")
     assert not any("Situation" in e.passage.text for e in answer.evidence)
+
+
+@pytest.mark.parametrize(
+    ("question", "asks", "says"),
+    [
+        # Its first sentence alone was shown; the last one answers.
+        ("does dropout stay switched on when the network makes predictions?", "Q20:", "At inference, all neurons"),
+        # "Much more efficient than full fine-tuning." was shown alone, without what LoRA is.
+        ("what are the advantages of LoRA?", "Q38:", "add small trainable matrices to frozen model"),
+    ],
+)
+def test_a_piece_of_a_bank_answer_is_shown_as_the_whole_answer_under_its_question(assistant, question, asks, says):
+    answer = list(assistant.stream(question, summary=False))[-1]
+    first = answer.shown_evidence[0].passage
+    assert first.text.startswith(f"**{asks}") and says in first.text and says in first.plain
+    assert assistant.handbook_lines[first.line_start - 1].strip() == first.label  # its question's own line
+    assert [e.passage.chunk_id for e in answer.shown_evidence].count(first.chunk_id) == 1  # the answer once
+    assert f"[1] _{first.section} · lines {first.line_start}-{first.line_end}_" in answer.evidence_markdown()
+    # The model reads the piece chosen, as before: given whole answers, more of its summaries went wrong.
+    read = answer.evidence[0].passage
+    assert read.chunk_id == first.chunk_id and read.whole == first and read.plain != first.plain
+
+
+def test_two_items_of_a_short_list_show_the_whole_list(assistant):
+    """ "Remove … Keep" under "Handling Outliers" hid the two ways between: capping and transforming."""
+    answer = list(assistant.stream("how do I deal with outliers?", summary=False))[-1]
+    shown = next(e.passage for e in answer.shown_evidence if "Handling Outliers" in e.passage.text)
+    assert "…" not in shown.text and all(w in shown.text for w in ("Remove", "Cap/Floor", "Transform", "Keep"))
+    assert (shown.line_start, shown.line_end) == (454, 458) and "Winsorization" in shown.plain
+    read = next(e.passage for e in answer.evidence if "Handling Outliers" in e.passage.text)
+    assert read.whole == shown and "…" in read.text  # the model reads the items chosen
