@@ -42,6 +42,7 @@ ANTONYMS = (
     ("early", "later"),
     ("early", "late"),
     ("maximum", "minimum"),
+    ("max", "min"),
     ("maximum", "average"),
     ("max", "average"),
     ("downsampling", "upsampling"),

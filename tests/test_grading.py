@@ -108,6 +108,9 @@ def test_clauses_cut_where_a_new_claim_starts():
         (flip, "Higher learning rates possible", "you have to use a much smaller learning rate", 1),
         (flip, "Reducing number of features while preserving information", "Adding more features to the data", 1),
         (flip, "Higher learning rates possible", "you can use a larger learning rate", 0),
+        # ReLU's glossary line: "min(0, x)" scored 5/5 (grading split fresh10).
+        (flip, "Rectified Linear Unit: max(0, x)", "it outputs min(0, x), so positive inputs become zero", 1),
+        (flip, "Rectified Linear Unit: max(0, x)", "it outputs max(0, x), zero for negative inputs", 0),
         # ... but not where one side uses both ends about different things.
         (flip, "Lower temperature (0.1) = more deterministic", "a low temperature makes it more deterministic", 0),
         (flip, "Regularization adds penalty to loss to prevent overfitting", "adds a penalty to reduce overfitting", 0),
