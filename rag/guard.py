@@ -195,7 +195,7 @@ class Gate:
         if self.known_numbers is not None and numbers(words) - self.known_numbers:
             self.dropped.append((sentence, "a number not in the evidence"))
             return ""
-        if mixes_rows(said, self.row_words):
+        if mixes_rows(said | number_claims(words), self.row_words):
             self.dropped.append((sentence, "mixes table rows"))
             return ""
         vector = np.asarray(self.embed([words])[0], dtype=np.float32)
@@ -317,14 +317,16 @@ def stemmer() -> Any:
 def distinctive_rows(rows: list[str], question: str) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
     """Each table row's own words, in no other row and not in the question: (its subject, its claims).
 
-    A row reads "Distribution: Poisson; Use Case: Count of events"; its subject is the first cell's value.
+    A row reads "Distribution: Poisson; Use Case: Count of events"; its subject is the first cell's value. The
+    numbers its other cells state are claims too (`number_claims`: "3+" of "Compare means of 3+ groups").
     """
-    asked = terms(question)
+    asked = terms(question) | number_claims(question)
     split = []
     for row in rows:
         cells = row.split("; ")
         subject = cells[0].split(": ", 1)[-1] if len(cells) > 1 else ""
-        split.append((terms(subject), terms(" ".join(c.split(": ", 1)[-1] for c in cells[1:]))))
+        said = " ".join(c.split(": ", 1)[-1] for c in cells[1:])
+        split.append((terms(subject), terms(said) | number_claims(said)))
     every = [a | b for a, b in split]
     out = []
     for i, (subject, claims) in enumerate(split):
@@ -334,13 +336,24 @@ def distinctive_rows(rows: list[str], question: str) -> tuple[tuple[frozenset[st
 
 
 def mixes_rows(words: set[str], rows: tuple[tuple[frozenset[str], frozenset[str]], ...]) -> bool:
-    """The sentence names one row's subject and makes two claims of another row it does not name."""
+    """The sentence names one row's subject and makes a claim of another row it does not name: two of its words,
+    or a number only that row states. A number is a claim in itself: "you can use a t-test to compare the means
+    of 3+ groups" (ANOVA's row) was shown for "how do I check whether two groups ... spend different amounts?"."""
     return any(
-        (rows[i][0] & words) and not (rows[j][0] & words) and len(rows[j][1] & words) >= 2
+        (rows[i][0] & words) and not (rows[j][0] & words) and _weight(rows[j][1] & words) >= 2
         for i in range(len(rows))
         for j in range(len(rows))
         if i != j
     )
+
+
+def number_claims(text: str) -> set[str]:
+    """The numbers `text` states, as claims to compare with words ("#3"; `numbers`)."""
+    return {f"#{n}" for n in numbers(text)}
+
+
+def _weight(claims: set[str]) -> int:
+    return sum(2 if c.startswith("#") else 1 for c in claims)
 
 
 def row_subjects(

@@ -563,6 +563,29 @@ def test_one_shared_word_is_not_a_mix_of_rows():
     assert mixes_rows(terms("The exponential distribution counts events in a fixed interval."), own)
 
 
+def test_a_number_of_another_row_is_a_mix_of_rows():
+    """ "a t-test to compare the means of 3+ groups" was shown: the t-test's row says two groups, ANOVA's 3+."""
+    from rag.guard import distinctive_rows, mixes_rows, number_claims, terms
+
+    rows = [
+        "Test: t-test; Use Case: Compare means of two groups",
+        "Test: Chi-square; Use Case: Categorical variable independence",
+        "Test: ANOVA; Use Case: Compare means of 3+ groups",
+    ]
+    own = distinctive_rows(rows, "How do I check whether two groups of customers spend different amounts?")
+    assert own[2][1] == {"#3"}
+
+    def said(sentence: str) -> set[str]:
+        return terms(sentence) | number_claims(sentence)
+
+    assert mixes_rows(said("You can use a t-test to compare the means of 3+ groups [1]."), own)
+    assert not mixes_rows(said("You can use a t-test to compare the means of two groups [1]."), own)
+    assert not mixes_rows(said("ANOVA compares the means of 3+ groups, a t-test two [1]."), own)  # names both
+    # A number the question states is not another row's claim.
+    asked = distinctive_rows(rows, "How do I compare 3 groups?")
+    assert not mixes_rows(said("A t-test compares 3 groups [1]."), asked)
+
+
 def test_a_sentence_cut_off_by_the_token_limit_is_not_shown():
     embed = _Vectors()
     gate = Gate(embed(["dropout zeroes neurons"]), embed)
