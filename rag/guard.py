@@ -353,6 +353,7 @@ def number_claims(text: str) -> set[str]:
 
 
 def _weight(claims: set[str]) -> int:
+    """How much a sentence borrows from a row: a word counts one, a number two (it is a claim by itself)."""
     return sum(2 if c.startswith("#") else 1 for c in claims)
 
 
