@@ -499,6 +499,11 @@ def _list_key(p: Passage, n: int) -> tuple[str, int]:
 _STEP = re.compile(r"^\s*(?:>\s*)?\d+\.\s")  # "1. Standardize data": an item of a numbered list
 
 
+def _steps(items: Sequence[Passage]) -> bool:
+    """Every item is a step of a numbered list (its own line, the last of its text, starts "1. ")."""
+    return all(_STEP.match(p.text.splitlines()[-1]) for p in items)
+
+
 def _whole_list(items: list[Passage], pool: Sequence[Passage], key: tuple[str, int]) -> list[Passage]:
     """Two or more items of one list chosen: the whole list, when it is a numbered procedure ("…, 2. Compute the
     covariance, …, 5. Transform" reads as a procedure with holes, and "What are the steps of PCA?" lost step 1)
@@ -508,8 +513,8 @@ def _whole_list(items: list[Passage], pool: Sequence[Passage], key: tuple[str, i
     if len(items) < 2:
         return items
     members = [p for p in pool if _list_key(p, -1) == key]
-    if all(_STEP.match(p.text.splitlines()[-1]) for p in items):
-        members = [p for p in members if _STEP.match(p.text.splitlines()[-1])]
+    if _steps(items):
+        members = [p for p in members if _steps([p])]
     elif len({p.line_end for p in members} | {p.line_end for p in items}) > SHORT_LIST:
         return items
     return sorted(
@@ -534,7 +539,7 @@ def merge_lists(chosen: Sequence[Evidence], pool: Sequence[Passage] = ()) -> lis
             continue
         items = sorted((e.passage for e in members), key=lambda p: p.line_end)
         whole = _whole_list(items, pool, key)
-        if all(_STEP.match(p.text.splitlines()[-1]) for p in items):
+        if _steps(items):
             items = whole
         merged = _merged(items)
         if len(whole) > len(items):

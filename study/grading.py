@@ -222,9 +222,8 @@ class Grader:
         sims = self._definitions @ vector
         own = definitions.index(reference)
         other = max((j for j in range(len(terms)) if j != own), key=lambda j: sims[j])
-        if not (
-            sims[other] >= DESCRIBES and sims[other] - sims[own] >= MARGIN and self._names(answer, definitions[other])
-        ):
+        close_to = sims[other] >= DESCRIBES and sims[other] - sims[own] >= MARGIN
+        if not (close_to and self._marks(other, set(content_stems(answer)))):
             other = self._rival(answer, own, sims)
             if other < 0:
                 return "", "", False
@@ -246,7 +245,7 @@ class Grader:
         terms = list(self.glossary)
         stems = self._definition_stems()
         said = set(content_stems(answer)) - stems[own] - set(content_stems(terms[own]))
-        rivals = [j for j, d in enumerate(stems) if j != own and any(self._rarity[s] <= RARE for s in said & d)]
+        rivals = [j for j in range(len(stems)) if j != own and self._marks(j, said)]
         best = max(rivals, key=lambda j: sims[j], default=-1)
         return best if best >= 0 and sims[best] >= RIVAL and sims[own] - sims[best] < RIVAL_MARGIN else -1
 
@@ -257,12 +256,11 @@ class Grader:
             self._rarity = Counter(s for stems in self._stems for s in stems)
         return self._stems
 
-    def _names(self, answer: str, definition: str) -> bool:
-        """The answer uses a word that marks this definition out among the glossary's (in at most RARE of them):
-        "train" and "model" are in many, so "A way to train a model" describes no term in particular."""
-        self._definition_stems()
-        own = set(content_stems(definition))
-        return any(self._rarity[s] <= RARE for s in own & set(content_stems(answer)))
+    def _marks(self, j: int, said: set[str]) -> bool:
+        """`said` (an answer's content stems) holds a word that marks definition `j` out among the glossary's (in
+        at most RARE of them): "train" and "model" are in many, so "A way to train a model" describes no term in
+        particular."""
+        return any(self._rarity[s] <= RARE for s in said & self._definition_stems()[j])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
