@@ -37,9 +37,16 @@ NAME_TEXTS = 4
 NAME_ZIPF = 3.0
 _CAPS = re.compile(r"[A-Z][A-Z0-9]*[A-Z0-9]s?")  # EDA, TPUs, F1, H2O, FP32: matched as written
 _DIGITS = re.compile(r"[A-Za-z]+[0-9][A-Za-z0-9]*")  # l1, fp16: a name in any case
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'\-]*")
-# British spellings the handbook writes the American way: minimise/minimize, colour/color, analyse/analyze.
-_BRITISH = ((r"is(e|es|ed|ing|ation|ations)$", r"iz\1"), (r"our(s?)$", r"or\1"), (r"ys(e|es|ed|ing)$", r"yz\1"))
+# A word starts after a non-digit: "224x224" is a size, not the word "x224".
+_WORD = re.compile(r"(?<![0-9])[A-Za-z][A-Za-z0-9'\-]*")
+# British spellings the handbook writes the American way: minimise/minimize, colour(ing)/color(ing), analyse/analyze.
+_BRITISH = (
+    (r"is(e|es|ed|ing|ation|ations)$", r"iz\1"),
+    (r"our(s|ed|ing|ings)?$", r"or\1"),
+    (r"ys(e|es|ed|ing)$", r"yz\1"),
+)
+# "re" before a word the handbook has is that word done again: "reword", "resize", "recomputing".
+_AGAIN = re.compile(r"re([a-z]{4,})")
 
 
 def vocabulary(texts: Iterable[str]) -> frozenset[str]:
@@ -55,8 +62,16 @@ def vocabulary(texts: Iterable[str]) -> frozenset[str]:
 
 
 def known(word: str, vocab: frozenset[str]) -> bool:
+    """`word` or its American spelling is in `vocab`, or it is "re" and such a word.
+
+    >>> vocab = vocabulary(["Resize the image, then colour jitter", "word2vec"])
+    >>> known("resizing", vocab), known("recolouring", vocab), known("reword", vocab), known("regularize", vocab)
+    (True, True, False, False)
+    """
     snowball = stemmer()
-    variants = {word, *(re.sub(a, b, word) for a, b in _BRITISH)}
+    again = _AGAIN.fullmatch(word)
+    forms = {word, again.group(1)} if again else {word}
+    variants = forms | {re.sub(a, b, f) for f in forms for a, b in _BRITISH}
     return any(snowball.stemWord(v) in vocab for v in variants)
 
 
