@@ -42,6 +42,9 @@ NEGATIVE_FILES = (
     "unanswerable_s13.jsonl",
     "unanswerable_s16.jsonl",
     "unanswerable_s17.jsonl",
+    "unanswerable_s18.jsonl",
+    "unanswerable_s33.jsonl",
+    "unanswerable_s35.jsonl",
 )
 
 
@@ -170,9 +173,11 @@ def rates(judged: Iterable[dict]) -> dict[str, dict[str, float]]:
 
 def datasets(bank: Dataset, gold_judged: set[str]) -> dict[str, tuple[Dataset, bool]]:
     """The labelled groups and whether the bank is held out of retrieval for them."""
-    neg = [q for d in data_sets(NEGATIVE_FILES).values() for q in d.questions]
+    # A learner set's question about a topic the handbook lacks ("what does AdaBoost do?") is a negative.
+    worded = [q for d in data_sets(LEARNER_FIT_FILES).values() for q in d.questions]
+    neg = [q for d in data_sets(NEGATIVE_FILES).values() for q in d.questions] + [q for q in worded if not q.answerable]
     heldout = [q for q in bank.questions if q.id in gold_judged]
-    learners = [q for d in data_sets(LEARNER_FIT_FILES).values() for q in d.questions]
+    learners = [q for q in worded if q.answerable]
     return {
         "learner": (Dataset(learners, "learner"), False),
         "bank-heldout": (Dataset(heldout, "bank-heldout"), True),

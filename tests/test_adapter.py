@@ -70,7 +70,7 @@ def test_the_shipped_adapter_names_the_handbook_and_data_it_was_fitted_on():
     adapter = QueryAdapter.load()
     assert adapter.handbook == sha256(read_handbook(HANDBOOK))  # the handbook changed: refit it
     files = adapter.fitted_on["files"]
-    for kept_apart in ("learners_s24.jsonl", "unanswerable_s18.jsonl", "unanswerable.jsonl"):
+    for kept_apart in ("learners_s36.jsonl", "unanswerable_s36.jsonl", "unanswerable.jsonl"):
         assert kept_apart not in files
     for name, digest in files.items():  # a changed set needs `hbrag eval adapter --fit`
         assert hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest()[:16] == digest, name
@@ -158,7 +158,7 @@ def test_no_adapter_flag_and_info(cli_env):
 @pytest.mark.slow
 def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     out = subprocess.run(
-        [*HBRAG, "eval", "adapter", "--json", "--questions", str(DATA_DIR / "learners_s24.jsonl")]
+        [*HBRAG, "eval", "adapter", "--json", "--questions", str(DATA_DIR / "learners_s36.jsonl")]
         + ["--runs-dir", str(tmp_path)],
         env=cli_env,
         capture_output=True,
@@ -168,7 +168,7 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     rows = got["leave_one_set_out"]
-    assert {"bank", "paraphrases", "learners_s9", "learners_s24 (not fitted on)"} <= {r["set"] for r in rows}
+    assert {"bank", "paraphrases", "learners_s9", "learners_s36 (not fitted on)"} <= {r["set"] for r in rows}
     learner = [r for r in rows if r["set"] != "bank"]
     # Each set judged by an adapter fitted without it: learners' wording reaches its section first more often.
     assert sum(r["after"]["hit@1"] for r in learner) > sum(r["before"]["hit@1"] for r in learner)
@@ -176,7 +176,7 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     assert not (tmp_path / "adapter.npz").exists() and ADAPTER_FILE.exists()  # no --fit: nothing written
     (run,) = tmp_path.iterdir()
     assert (run / "hit1_before_after.png").stat().st_size > 0
-    assert "learners_s24 (not fitted on)" in (run / "report.md").read_text()
+    assert "learners_s36 (not fitted on)" in (run / "report.md").read_text()
 
 
 def test_did_you_mean_ranks_the_bank_by_the_moved_vector(assistant, plain):

@@ -126,23 +126,23 @@ def test_labelled_sets_are_large_and_cover_every_section():
 
 @pytest.mark.slow
 def test_cross_validated_declining(cli_env):
-    unseen = ["--questions", "eval/data/unanswerable_s18.jsonl", "--questions", "eval/data/learners_s24.jsonl"]
+    unseen = ["--questions", "eval/data/unanswerable_s36.jsonl", "--questions", "eval/data/learners_s36.jsonl"]
     out = subprocess.run(
         [*HBRAG, "eval", "decline", *unseen, "--json"], env=cli_env, capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0, out.stderr
     rates = json.loads(out.stdout)["cross_validated"]
     fitted = {"learner", "bank-heldout", "unanswerable-in", "unanswerable-out", "bank-full"}
-    assert set(rates) == fitted | {"unanswerable_s18-in", "unanswerable_s18-out", "learners_s24"}
+    assert set(rates) == fitted | {"unanswerable_s36-in", "unanswerable_s36-out", "learners_s36"}
     # Sets never fitted on: topics the handbook lacks are declined far more often than learners' questions.
-    assert rates["unanswerable_s18-in"]["declined"] > rates["learners_s24"]["declined"] + 0.2
+    assert rates["unanswerable_s36-in"]["declined"] > rates["learners_s36"]["declined"] + 0.2
     assert rates["bank-full"]["declined"] == 0.0  # a bank question asked again is always answered
     assert rates["unanswerable-out"]["declined"] > rates["learner"]["declined"]
     # Out-of-field declines mostly show nothing; a doubtful learner question shows the closest passages.
     out, learner = rates["unanswerable-out"], rates["learner"]
     assert out["declined"] - out["closest_shown"] > 0.5 and learner["closest_shown"] <= learner["declined"]
     # The model writes only above even odds: a topic the handbook lacks reaches it far less than a learner's.
-    assert rates["learners_s24"]["summarised"] > rates["unanswerable_s18-in"]["summarised"] + 0.3
+    assert rates["learners_s36"]["summarised"] > rates["unanswerable_s36-in"]["summarised"] + 0.3
 
 
 @pytest.mark.parametrize(
@@ -481,10 +481,10 @@ def test_a_decline_shows_what_the_handbook_says_about_a_rare_term_it_names(assis
     """The handbook does not teach how an SVM works, but a table has a row for it: the decline shows that row,
     not only section titles. A common word a row also names ("training") shows nothing: it names a topic
     of its own ("puppy training")."""
-    answer = list(assistant.stream("How does SVM work?", summary=False))[-1]
-    assert answer.declined and answer.about == "SVM" and answer.to_dict()["about"] == "SVM"
-    assert names(answer.evidence[0].passage.plain, "svm")
-    assert "What the handbook says about SVM" in answer.shown() and "Effective in high dim" in answer.shown()
+    answer = list(assistant.stream("How does Albumentations work?", summary=False))[-1]
+    assert answer.declined and answer.about == "Albumentations" and answer.to_dict()["about"] == "Albumentations"
+    assert answer.evidence[0].passage.text.startswith("Library: Albumentations;")  # the row, not only titles
+    assert "What the handbook says about Albumentations" in answer.shown() and "Image augmentation" in answer.shown()
     common = list(assistant.stream("How long should puppy training sessions last?", summary=False))[-1]
     assert common.declined and not common.about and not common.evidence
 
@@ -492,11 +492,11 @@ def test_a_decline_shows_what_the_handbook_says_about_a_rare_term_it_names(assis
 @pytest.mark.parametrize(
     ("question", "name", "words"),
     [
-        ("what is a TPU?", "TPU", "GPU/TPU for inference"),
-        # Shown the metrics table (its "TP") as the closest passages, which never use the name.
-        ("what's a TPU good for?", "TPU", "GPU/TPU for inference"),
-        ("what is SARIMA?", "SARIMA", "ARIMA/SARIMA for single seasonality"),
-        ("what is the TPR?", "TPR", "Receiver Operating Characteristic (TPR vs FPR)"),
+        # Since the thirty-sixth round's refit "what is a TPU?", "what is the TPR?" and "what is INT4?" are answered
+        # (hedged) from the lines that use them, "what is SARIMA?" declined with them as the closest passages.
+        ("what is INT8?", "INT8", "FP16 → INT8 → INT4"),
+        ("what's FP32 good for?", "FP32", "Quantization (FP32 → INT8)"),
+        ("what is JumpStart?", "JumpStart", "Training, hosting, Studio, JumpStart"),
     ],
 )
 def test_a_decline_shows_where_the_handbook_uses_a_name_the_question_asks_about(assistant, question, name, words):

@@ -97,7 +97,7 @@ def test_the_row_that_answers_is_marked_in_a_table_printed_whole(cli_env):
 def test_the_marks_legend_names_only_the_marks_shown(cli_env):
     """The first passage a diagram, a row of a later table marked ▹: the legend said "▸ closest match" with no ▸
     anywhere on screen."""
-    out = hbrag(["ask", "--no-summary", "why would my model do great on training data but badly on new data?"], cli_env)
+    out = hbrag(["ask", "--no-summary", "my model overfits the training data, how do I fix high variance?"], cli_env)
     assert out.returncode == 0, out.stderr
     marks = {line.split()[0] for line in out.stdout.splitlines() if line.lstrip().startswith(("▸", "▹"))}
     assert marks == {"▹"}  # High Variance, in the Problem/Solutions table after the diagram

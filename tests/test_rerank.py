@@ -77,7 +77,7 @@ def test_the_shipped_model_reads_strictly_and_names_the_data_it_was_fitted_on(tm
     model = RerankModel.load()
     assert set(model.weights) == set(FEATURES)
     files = model.fitted_on["files"]
-    assert "learners_s24.jsonl" not in files  # kept apart to check the model
+    assert "learners_s36.jsonl" not in files  # kept apart to check the model
     for name, digest in files.items():  # a changed set needs `hbrag eval rerank --fit`
         assert hashlib.sha256((DATA_DIR / name).read_bytes()).hexdigest()[:16] == digest, name
     assert RerankModel.load(_write(tmp_path, model.to_json())).weights == model.weights
@@ -134,7 +134,7 @@ def test_no_rerank_flag_gives_the_fused_order(cli_env):
 
 @pytest.mark.slow
 def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
-    check = ["--questions", str(DATA_DIR / "learners_s24.jsonl")]
+    check = ["--questions", str(DATA_DIR / "learners_s36.jsonl")]
     out = subprocess.run(
         [*HBRAG, "eval", "rerank", "--json", *check, "--runs-dir", str(tmp_path)],
         env=cli_env,
@@ -145,7 +145,7 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)["leave_one_set_out"]
     sets = {r["set"] for r in rows}
-    assert {"bank", "paraphrases", "learners_s9", "learners_s24 (not fitted on)"} <= sets
+    assert {"bank", "paraphrases", "learners_s9", "learners_s36 (not fitted on)"} <= sets
     learner = [r for r in rows if r["set"] != "bank"]
     assert all(r["before"]["questions"] == r["after"]["questions"] > 0 for r in rows)
     # Each set judged by a model that never saw it: on learners' wording the first place improves overall.
@@ -158,7 +158,7 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
     (run,) = tmp_path.iterdir()  # the report, its picture and the model's weights
     assert (run / "hit1_before_after.png").stat().st_size > 0
     report = (run / "report.md").read_text()
-    assert "learners_s24 (not fitted on)" in report and "passage_gap" in report
+    assert "learners_s36 (not fitted on)" in report and "passage_gap" in report
 
 
 def test_warming_embeds_every_chunk_once_so_searches_embed_no_passage(assistant):
