@@ -345,7 +345,7 @@ def adapter_cmd(
     do_fit: bool, check_files: tuple[Path, ...], name: str, runs_dir: Path | None, as_json: bool, **flags: Any
 ) -> None:
     """Leave-one-set-out dense ranking: hit@1, hit@5, MRR@10 per set without and with the query adapter."""
-    from eval.adapter import before_after, choose_strength, examples, fit_matrix, fitted_on
+    from eval.adapter import before_after, choose_strength, examples, fit_matrix, fitted_on, leave_one_set_out
     from eval.dataset import load_questions_file, question_bank
     from eval.report import RUNS_DIR, adapter_report, new_run_dir, rerank_table
     from eval.rerank import chunk_keys, fit_sets
@@ -356,8 +356,14 @@ def adapter_cmd(
     retriever = runtime.assistant.retriever
     keys, vectors = chunk_keys(retriever), retriever.vectors
     rows = examples(retriever, fit_sets(question_bank(read_handbook(runtime.settings.handbook))), keys)
-    strength, means, result = choose_strength(rows, keys, vectors)
-    adapter = QueryAdapter(fit_matrix(rows, vectors, strength), fitted_on(runtime.store.manifest(), strength, means))
+    if do_fit:
+        strength, means, result = choose_strength(rows, keys, vectors)
+        matrix = fit_matrix(rows, vectors, strength)
+        adapter = QueryAdapter(matrix, fitted_on(runtime.store.manifest(), strength, means))
+    else:  # the shipped adapter judges the check sets; its strength, chosen when it was fitted, the fitting sets
+        adapter = QueryAdapter.load(ADAPTER_FILE)
+        strength, means = adapter.fitted_on["strength"], adapter.fitted_on["leave_one_set_out_hit@1"]
+        result = leave_one_set_out(rows, keys, vectors, strength)
     if check_files:
         checks = {f.stem + " (not fitted on)": load_questions_file(f) for f in check_files}
         extra = examples(retriever, checks, keys)
