@@ -129,7 +129,7 @@ def test_labelled_sets_are_large_and_cover_every_section():
 def test_cross_validated_declining(cli_env):
     unseen = ["--questions", "eval/data/unanswerable_s36.jsonl", "--questions", "eval/data/learners_s36.jsonl"]
     out = subprocess.run(
-        [*HBRAG, "eval", "decline", *unseen, "--json"], env=cli_env, capture_output=True, text=True, timeout=600
+        [*HBRAG, "eval", "decline", *unseen, "--json"], env=cli_env, capture_output=True, text=True, timeout=3300
     )
     assert out.returncode == 0, out.stderr
     rates = json.loads(out.stdout)["cross_validated"]

@@ -141,7 +141,7 @@ def test_leave_one_set_out_and_a_set_never_fitted_on(cli_env, tmp_path):
         env=cli_env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=3300,
     )
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)["leave_one_set_out"]
