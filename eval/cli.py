@@ -360,7 +360,7 @@ def adapter_cmd(
         strength, means, result = choose_strength(rows, keys, vectors)
         matrix = fit_matrix(rows, vectors, strength)
         adapter = QueryAdapter(matrix, fitted_on(runtime.store.manifest(), strength, means))
-    else:  # the shipped adapter judges the check sets; its strength, chosen when it was fitted, the fitting sets
+    else:  # no refit: the shipped adapter judges the check sets; leave-one-set-out runs at its fitted strength
         adapter = QueryAdapter.load(ADAPTER_FILE)
         strength, means = adapter.fitted_on["strength"], adapter.fitted_on["leave_one_set_out_hit@1"]
         result = leave_one_set_out(rows, keys, vectors, strength)
