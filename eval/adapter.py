@@ -1,6 +1,6 @@
 """Fit and check the query adapter (rag/adapter.py), leave-one-set-out.
 
-The examples are the reranker's fitting sets (the bank and the learner sets in eval.dataset.LEARNER_FIT_FILES), in
+The examples are the reranker's fitting sets (the bank and the learner sets in eval.dataset.RANKING_FIT_FILES), in
 both settings: a question's positives are its gold chunks, among the chunks its setting allows (`heldout`
 leaves the bank out). The matrix starts at the identity and minimises the softmax loss of the gold chunks
 over all the index's chunks, plus `strength` times its squared distance from the identity, so a question
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.dataset import LEARNER_FIT_FILES, Dataset, file_digests
+from eval.dataset import RANKING_FIT_FILES, Dataset, file_digests
 from eval.metrics import dedupe, hit_at_k, mrr_at_k
 from eval.rerank import SETTINGS
 from rag.adapter import TEMPERATURE, QueryAdapter
@@ -151,7 +151,7 @@ def out_of_fold(rows: list[dict], vectors: np.ndarray, default: QueryAdapter) ->
 
 def fitted_on(manifest: Any, strength: float, means: dict[float, float]) -> dict[str, Any]:
     """What the adapter holds for: the index's handbook and embedding model (checked when it is loaded)."""
-    files = [*LEARNER_FIT_FILES, "gold.json"]
+    files = [*RANKING_FIT_FILES, "gold.json"]
     return {
         "files": file_digests(files),
         "handbook_sha256": manifest.handbook_sha256,

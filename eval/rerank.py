@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.dataset import LEARNER_FIT_FILES, Dataset, data_sets, file_digests, hit_key
+from eval.dataset import RANKING_FIT_FILES, Dataset, data_sets, file_digests, hit_key
 from eval.metrics import dedupe, hit_at_k, mrr_at_k
 from rag.rerank import EACH, FEATURES, POOL, RerankModel
 from rag.retrieve import RetrievalOptions, Retriever
@@ -25,7 +25,7 @@ C = 1.0  # the regularisation; 0.1 and 1 gave the same leave-one-set-out figures
 
 
 def fit_sets(bank: Dataset) -> dict[str, Dataset]:
-    return {"bank": bank, **data_sets(LEARNER_FIT_FILES)}
+    return {"bank": bank, **data_sets(RANKING_FIT_FILES)}
 
 
 def collect(retriever: Retriever, options: RetrievalOptions, sets: dict[str, Dataset], progress: bool = True):
@@ -112,7 +112,7 @@ def leave_one_set_out(rows: list[dict], keys: list[str]) -> list[dict]:
 
 
 def fitted_on() -> dict[str, Any]:
-    files = [*LEARNER_FIT_FILES, "gold.json"]
+    files = [*RANKING_FIT_FILES, "gold.json"]
     return {
         "files": file_digests(files),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
