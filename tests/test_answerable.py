@@ -481,8 +481,8 @@ def test_the_scope_module_s_examples():
 def test_a_decline_shows_what_the_handbook_says_about_a_rare_term_it_names(assistant):
     """The handbook never says what SOTA means, but a table's row uses it: the decline shows that row, not only
     section titles. A common word a row also names ("training") shows nothing: it names a topic of its own
-    ("puppy training"). ("How does SVM work?" was the example until the thirty-seventh round's refit, which
-    answers it hedged, its row first.)"""
+    ("puppy training"). "How does SVM work?" and then "How does Albumentations work?" were the examples until the
+    thirty-sixth and thirty-seventh rounds' refits, which answer them hedged, their rows first."""
     answer = list(assistant.stream("what does SOTA mean?", summary=False))[-1]
     assert answer.declined and answer.about == "SOTA" and answer.to_dict()["about"] == "SOTA"
     assert answer.evidence[0].passage.text.endswith("Use Case: SOTA results")  # the row, not only titles
