@@ -15,7 +15,7 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 GOLD_FILE = DATA_DIR / "gold.json"
 UNANSWERABLE_FILE = DATA_DIR / "unanswerable.jsonl"
 PARAPHRASES_FILE = DATA_DIR / "paraphrases.jsonl"
-# The learner-worded sets the fitted models (query adapter, reranker, answerability) learn from. Each was
+# The learner-worded sets the answerability model learns from (the ranking models: RANKING_FIT_FILES). Each was
 # first kept apart to check the models of its round; in the sixteenth, twenty-third and thirty-sixth rounds
 # every set checked so far joined the fit, and learners_s36 and unanswerable_s36 now check. abbrev_s31 stays
 # apart: its names the handbook uses but never defines are neither answerable nor lacking.
